@@ -1,0 +1,3 @@
+module github.com/kvsession/kvsession
+
+go 1.25.2

@@ -1,0 +1,130 @@
+package kvsession
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors returned by stores. Stores may wrap them; test with [errors.Is].
+var (
+	// ErrNotFound reports that no live record exists under a key: it was
+	// never written, was deleted, or has expired.
+	ErrNotFound = errors.New("kvsession: not found")
+
+	// ErrConflict reports that a conditional write or delete did not happen
+	// because the record's version is no longer the one the caller read.
+	ErrConflict = errors.New("kvsession: version conflict")
+)
+
+// Entry is a record as a [Store] returns it.
+type Entry struct {
+	// Value is the stored bytes. It belongs to the caller: a store never
+	// keeps or reuses the slice it returns.
+	Value []byte
+
+	// ExpiresAt is the instant after which the record reads as missing,
+	// as last set by a write or by [Toucher.Touch]. The zero time means the
+	// record never expires.
+	ExpiresAt time.Time
+
+	// Version identifies this state of the record for
+	// [VersionedStore.CompareAndSwap]. Every write that changes the value
+	// gives the record a version different from every earlier one under the
+	// same key. Stores that do not implement [VersionedStore] return 0.
+	Version uint64
+}
+
+// Store is the storage contract: a key-value map with expiry. Keys are
+// non-empty strings of at most 250 bytes chosen by the caller; a store must
+// accept every such key, whatever bytes it holds, and must not let any key
+// name a location outside the store's own namespace. The [Manager] only ever
+// uses keys of the form prefix plus URL-safe base64.
+//
+// A Store is safe for concurrent use. Every method honours its context: a
+// cancelled or expired context makes it return promptly with an error that
+// wraps the context's error.
+//
+// Optional capabilities are separate interfaces ([VersionedStore],
+// [Toucher], [Lister], [ExpiredDeleter], [UserIndex]), discovered with a type
+// assertion. The package storetest checks the whole contract.
+type Store interface {
+	// Get returns the record stored under key. A key that was never
+	// written, was deleted, or whose expiry has passed gives an error
+	// wrapping ErrNotFound, never a system error.
+	Get(ctx context.Context, key string) (Entry, error)
+
+	// Set stores value under key until expiresAt, replacing any earlier
+	// record whatever its version. A zero expiresAt means no expiry. The
+	// store copies value; the caller may reuse it after Set returns.
+	Set(ctx context.Context, key string, value []byte, expiresAt time.Time) error
+
+	// Delete removes the record under key. Deleting a missing key is not
+	// an error.
+	Delete(ctx context.Context, key string) error
+}
+
+// VersionedStore is the capability behind "no lost updates" and "no
+// resurrection": writes and deletes that happen only if the record is still
+// the one the caller read.
+type VersionedStore interface {
+	Store
+
+	// CompareAndSwap stores value under key until expiresAt only if the
+	// record's current version is old. It returns an error wrapping
+	// ErrNotFound if no live record exists under key (it never creates
+	// one), and ErrConflict if the record exists with another version.
+	CompareAndSwap(ctx context.Context, key string, value []byte, expiresAt time.Time, old uint64) error
+
+	// CompareAndDelete removes the record under key only if its current
+	// version is old, with the errors of CompareAndSwap.
+	CompareAndDelete(ctx context.Context, key string, old uint64) error
+}
+
+// Toucher is the capability to extend a record's life without rewriting
+// its value: the idle-timeout refresh.
+type Toucher interface {
+	// Touch sets the expiry of the live record under key to expiresAt,
+	// keeping its value. It returns an error wrapping ErrNotFound if no
+	// live record exists under key; it never creates one. Touch may or may
+	// not change the record's version.
+	Touch(ctx context.Context, key string, expiresAt time.Time) error
+}
+
+// Lister is the capability to enumerate the keys of a store, for tools that
+// inspect sessions while their clients are away.
+type Lister interface {
+	// Keys calls fn for every key in the store that starts with prefix,
+	// in no particular order, streaming rather than loading every key into
+	// memory. Keys of expired records may or may not be reported. A key
+	// written or deleted during the walk may or may not be reported. If fn
+	// returns an error, Keys stops and returns it.
+	Keys(ctx context.Context, prefix string, fn func(key string) error) error
+}
+
+// ExpiredDeleter is the capability to remove expired records, for stores
+// whose engine does not drop them by itself.
+type ExpiredDeleter interface {
+	// DeleteExpired removes every record whose expiry has passed and
+	// returns how many it removed. It works in bounded batches so that a
+	// large sweep does not block other users of the store.
+	DeleteExpired(ctx context.Context) (int, error)
+}
+
+// UserIndex is the capability to find the sessions of one user without
+// scanning the store: "list my devices", "log out everywhere".
+type UserIndex interface {
+	// AddUserKey records that key belongs to user, until expiresAt (the
+	// latest instant at which that key can still be live; zero means no
+	// limit). Adding a pair twice keeps one entry with the later expiry.
+	AddUserKey(ctx context.Context, user, key string, expiresAt time.Time) error
+
+	// UserKeys returns the keys recorded for user whose index expiry has
+	// not passed. The result may name keys whose records are already
+	// gone; callers check each with Get and remove the stale ones.
+	UserKeys(ctx context.Context, user string) ([]string, error)
+
+	// RemoveUserKey forgets that key belongs to user. Removing a pair that
+	// is not recorded is not an error.
+	RemoveUserKey(ctx context.Context, user, key string) error
+}

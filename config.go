@@ -1,0 +1,248 @@
+package kvsession
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Config configures a [Manager]. The zero value of each field means the
+// documented default; only Keys is required. [New] validates the whole
+// Config and keeps its own copy: changing a Config after New has no effect.
+type Config struct {
+	// Keys are the secrets that sign session IDs, each at least 32 random
+	// bytes. The first key signs; every key verifies. To rotate, put the
+	// new key first and keep the old one until the cookies it signed have
+	// expired: cookies signed by an older key are accepted and re-signed
+	// with the first. Required.
+	Keys [][]byte
+
+	// CookieName is the name of the session cookie. Default: "session".
+	// A name starting with "__Host-" requires Secure, Path "/" and no
+	// Domain (the browser enforces the same); one starting with
+	// "__Secure-" requires Secure. New returns an error if the other
+	// settings break those rules.
+	CookieName string
+
+	// CookiePath is the cookie's Path attribute. Default: "/".
+	CookiePath string
+
+	// CookieDomain is the cookie's Domain attribute. Default: none, so the
+	// cookie is sent only to the host that set it.
+	CookieDomain string
+
+	// InsecureCookie leaves out the Secure attribute, so browsers send the
+	// cookie over plain HTTP. Default: false (Secure). Use it only for
+	// development on http://localhost.
+	InsecureCookie bool
+
+	// ScriptReadableCookie leaves out the HttpOnly attribute, so page
+	// scripts can read the cookie. Default: false (HttpOnly). There is
+	// rarely a reason to set it.
+	ScriptReadableCookie bool
+
+	// SameSite is the cookie's SameSite attribute. Default:
+	// http.SameSiteLaxMode. SameSiteNoneMode requires Secure.
+	SameSite http.SameSite
+
+	// Permanent makes new sessions permanent: their cookie carries an
+	// expiry (the session's lifetime) and survives browser restarts.
+	// Default: false, a browser-session cookie. Session.SetPermanent
+	// changes it per session. This is Flask's session.permanent.
+	Permanent bool
+
+	// Lifetime is the absolute lifetime of a session, counted from its
+	// creation and enforced on the server whatever the cookie says.
+	// Default: 24 hours. This is Flask's PERMANENT_SESSION_LIFETIME.
+	Lifetime time.Duration
+
+	// IdleTimeout ends a session that has not been used for this long,
+	// enforced on the server. Default: 0, no idle timeout.
+	IdleTimeout time.Duration
+
+	// IdleRefresh is how long after the last refresh a request extends
+	// the idle deadline. Requests in between cost no store write, so a
+	// session may end up to IdleRefresh earlier than IdleTimeout after its
+	// last request. Default: IdleTimeout/10, at least one second. Must be
+	// less than IdleTimeout.
+	IdleRefresh time.Duration
+
+	// IDBits is the number of random bits in a session ID, a multiple of 8
+	// from 128 to 1024. Default: 256. This is Flask-KVSession's
+	// SESSION_KEY_BITS.
+	IDBits int
+
+	// Rand is the source of session IDs. Default: crypto/rand. Replace it
+	// only in tests. This is Flask-KVSession's SESSION_RANDOM_SOURCE.
+	Rand io.Reader
+
+	// KeyPrefix is put before every store key, so that several
+	// applications can share one store. Default: "s:". At most 100 bytes.
+	KeyPrefix string
+
+	// StoreTimeout bounds every store call: a hung store fails the request
+	// after this long instead of hanging it. Default: 3 seconds. The
+	// request's own context still applies.
+	StoreTimeout time.Duration
+
+	// MaxRecordBytes is the largest encoded session the manager stores or
+	// loads. A save above it fails with ErrTooLarge; a stored record above
+	// it reads as corrupt. Default: 1 MiB.
+	MaxRecordBytes int
+
+	// RecordRemoteAddr keeps the client's remote address in the session's
+	// metadata, shown by Manager.UserSessions. Default: false.
+	RecordRemoteAddr bool
+
+	// DegradeOnLoadError lets requests go on with an empty, unsaved
+	// session when the store fails to load one, instead of answering with
+	// an error. Such a session is never saved and never changes the
+	// client's cookie, so the user's real session works again once the
+	// store is back. Default: false (fail closed).
+	DegradeOnLoadError bool
+
+	// ErrorHandler writes the response when the store fails and the
+	// request cannot go on. It must not set cookies. Default: a plain
+	// "503 Service Unavailable".
+	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
+
+	// OnEvent, if set, is called for every lifecycle event, in the
+	// goroutine of the request. It must be safe for concurrent use.
+	OnEvent func(ctx context.Context, e Event)
+
+	// Logger receives lifecycle events: store errors at Error, corrupt
+	// records and dropped saves at Warn, regenerations and destructions at
+	// Info, the rest at Debug. Default: slog.Default().
+	Logger *slog.Logger
+
+	// Now is the clock that decides lifetimes and idle timeouts. Default:
+	// time.Now. Replace it in tests.
+	Now func() time.Time
+}
+
+// ErrInvalidConfig is wrapped by every error New returns for a bad Config.
+var ErrInvalidConfig = errors.New("kvsession: invalid config")
+
+const (
+	minKeyBytes   = 32
+	maxCookieSize = 4096
+)
+
+func configError(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...)
+}
+
+// withDefaults validates c and returns it with defaults filled in.
+func (c Config) withDefaults() (Config, error) {
+	if len(c.Keys) == 0 {
+		return c, configError("no Keys: at least one secret key is required")
+	}
+	keys := make([][]byte, len(c.Keys))
+	for i, k := range c.Keys {
+		if len(k) < minKeyBytes {
+			return c, configError("Keys[%d] is %d bytes, want at least %d", i, len(k), minKeyBytes)
+		}
+		keys[i] = append([]byte(nil), k...)
+	}
+	c.Keys = keys
+
+	if c.CookieName == "" {
+		c.CookieName = "session"
+	}
+	if c.CookiePath == "" {
+		c.CookiePath = "/"
+	}
+	if c.SameSite == 0 {
+		c.SameSite = http.SameSiteLaxMode
+	}
+	probe := http.Cookie{Name: c.CookieName, Value: "v", Path: c.CookiePath, Domain: c.CookieDomain}
+	if err := probe.Valid(); err != nil {
+		return c, configError("cookie: %v", err)
+	}
+	secure := !c.InsecureCookie
+	switch {
+	case strings.HasPrefix(c.CookieName, "__Host-"):
+		if !secure || c.CookiePath != "/" || c.CookieDomain != "" {
+			return c, configError("cookie name %q needs Secure, CookiePath \"/\" and no CookieDomain", c.CookieName)
+		}
+	case strings.HasPrefix(c.CookieName, "__Secure-"):
+		if !secure {
+			return c, configError("cookie name %q needs Secure", c.CookieName)
+		}
+	}
+	if c.SameSite == http.SameSiteNoneMode && !secure {
+		return c, configError("SameSite=None needs Secure (InsecureCookie is set)")
+	}
+
+	switch {
+	case c.Lifetime == 0:
+		c.Lifetime = 24 * time.Hour
+	case c.Lifetime < time.Second:
+		return c, configError("Lifetime %v is below one second", c.Lifetime)
+	}
+	if c.IdleTimeout < 0 {
+		return c, configError("IdleTimeout %v is negative", c.IdleTimeout)
+	}
+	if c.IdleTimeout > 0 {
+		if c.IdleTimeout < time.Second {
+			return c, configError("IdleTimeout %v is below one second", c.IdleTimeout)
+		}
+		if c.IdleRefresh == 0 {
+			c.IdleRefresh = max(c.IdleTimeout/10, time.Second)
+		}
+		if c.IdleRefresh < 0 || c.IdleRefresh >= c.IdleTimeout {
+			return c, configError("IdleRefresh %v must be positive and below IdleTimeout %v", c.IdleRefresh, c.IdleTimeout)
+		}
+	} else if c.IdleRefresh != 0 {
+		return c, configError("IdleRefresh is set without IdleTimeout")
+	}
+
+	switch {
+	case c.IDBits == 0:
+		c.IDBits = 256
+	case c.IDBits < 128:
+		return c, configError("IDBits %d is below 128", c.IDBits)
+	case c.IDBits > 1024 || c.IDBits%8 != 0:
+		return c, configError("IDBits %d is not a multiple of 8 up to 1024", c.IDBits)
+	}
+	if c.KeyPrefix == "" {
+		c.KeyPrefix = "s:"
+	}
+	if len(c.KeyPrefix) > 100 {
+		return c, configError("KeyPrefix is %d bytes, want at most 100", len(c.KeyPrefix))
+	}
+	switch {
+	case c.StoreTimeout == 0:
+		c.StoreTimeout = 3 * time.Second
+	case c.StoreTimeout < 0:
+		return c, configError("StoreTimeout %v is negative", c.StoreTimeout)
+	}
+	switch {
+	case c.MaxRecordBytes == 0:
+		c.MaxRecordBytes = 1 << 20
+	case c.MaxRecordBytes < 1024:
+		return c, configError("MaxRecordBytes %d is below 1024", c.MaxRecordBytes)
+	}
+	if c.ErrorHandler == nil {
+		c.ErrorHandler = defaultErrorHandler
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if n := len(c.CookieName) + 1 + b64.EncodedLen(c.IDBits/8) + 1 + b64.EncodedLen(macSize); n > maxCookieSize {
+		return c, configError("cookie name and value take %d bytes, over the %d that browsers keep", n, maxCookieSize)
+	}
+	return c, nil
+}
+
+func defaultErrorHandler(w http.ResponseWriter, _ *http.Request, _ error) {
+	http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
+}

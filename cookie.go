@@ -1,0 +1,145 @@
+package kvsession
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"hash"
+	"io"
+	"strings"
+	"sync"
+)
+
+// The cookie value is base64url(id) "." base64url(HMAC-SHA256(key, name 0x00 id)):
+// the MAC binds the cookie name, so a value moved to another cookie name
+// (another application, or a forged __Host- name) fails verification.
+
+// b64 encodes IDs and MACs. Strict decoding rejects non-canonical
+// encodings, so each ID has exactly one cookie value.
+var b64 = base64.RawURLEncoding.Strict()
+
+const macSize = sha256.Size
+
+// signer signs and verifies session IDs. It is safe for concurrent use.
+type signer struct {
+	name    string
+	idBytes int
+	idLen   int // length of the encoded ID
+	valLen  int // length of the whole cookie value
+	pools   []*sync.Pool
+}
+
+func newSigner(name string, idBytes int, keys [][]byte) *signer {
+	s := &signer{
+		name:    name,
+		idBytes: idBytes,
+		idLen:   b64.EncodedLen(idBytes),
+	}
+	s.valLen = s.idLen + 1 + b64.EncodedLen(macSize)
+	for _, k := range keys {
+		k := append([]byte(nil), k...)
+		s.pools = append(s.pools, &sync.Pool{New: func() any { return hmac.New(sha256.New, k) }})
+	}
+	return s
+}
+
+// mac appends the MAC of id under key i to dst.
+func (s *signer) mac(dst []byte, i int, id []byte) []byte {
+	h := s.pools[i].Get().(hash.Hash)
+	h.Reset()
+	io.WriteString(h, s.name)
+	h.Write([]byte{0})
+	h.Write(id)
+	dst = h.Sum(dst)
+	s.pools[i].Put(h)
+	return dst
+}
+
+// sign returns the cookie value for id, signed with the first key.
+func (s *signer) sign(id []byte) string {
+	var m [macSize]byte
+	buf := make([]byte, s.valLen)
+	b64.Encode(buf, id)
+	buf[s.idLen] = '.'
+	b64.Encode(buf[s.idLen+1:], s.mac(m[:0], 0, id))
+	return string(buf)
+}
+
+// verify returns the ID carried by a cookie value, and whether a key other
+// than the first signed it (the cookie should be re-signed). It returns a
+// nil ID for any value it did not issue. The work done depends only on the
+// value's length, never on how much of the MAC matches.
+func (s *signer) verify(value string) (id []byte, stale bool) {
+	if len(value) != s.valLen || value[s.idLen] != '.' {
+		return nil, false
+	}
+	var idBuf [128]byte
+	var given, want [macSize]byte
+	if s.idBytes > len(idBuf) {
+		return nil, false
+	}
+	n, err := b64.Decode(idBuf[:], []byte(value[:s.idLen]))
+	if err != nil || n != s.idBytes {
+		return nil, false
+	}
+	m, err := b64.Decode(given[:], []byte(value[s.idLen+1:]))
+	if err != nil || m != macSize {
+		return nil, false
+	}
+	for i := range s.pools {
+		if hmac.Equal(s.mac(want[:0], i, idBuf[:n]), given[:]) {
+			return append([]byte(nil), idBuf[:n]...), i > 0
+		}
+	}
+	return nil, false
+}
+
+// storageKey returns the key under which the session with this ID is
+// stored: a SHA-256 of the ID, so a leaked store holds no usable ID.
+func storageKey(prefix string, id []byte) string {
+	sum := sha256.Sum256(id)
+	buf := make([]byte, len(prefix)+b64.EncodedLen(len(sum)))
+	copy(buf, prefix)
+	b64.Encode(buf[len(prefix):], sum[:])
+	return string(buf)
+}
+
+// logIDLen is how many characters of the storage key's hash make a log ID:
+// 72 bits, plenty to tell sessions apart in logs, useless to an attacker.
+const logIDLen = 12
+
+// logID returns the safe-to-log identifier of a storage key.
+func logID(prefix, key string) string {
+	if len(key) < len(prefix)+logIDLen {
+		return ""
+	}
+	return key[len(prefix) : len(prefix)+logIDLen]
+}
+
+// findCookies calls fn with the value of each cookie named name in the
+// request's Cookie headers, in order, until fn returns true. It scans the
+// raw headers without building every cookie, so the work is linear in the
+// header size and allocates nothing. Names are compared byte for byte, never
+// percent-decoded, so "%5F_Host-x" is not "__Host-x". Values in double quotes
+// are unquoted, as net/http does. It returns how many cookies it offered.
+func findCookies(headers []string, name string, fn func(value string) bool) (seen int) {
+	for _, h := range headers {
+		for len(h) > 0 {
+			var part string
+			part, h, _ = strings.Cut(h, ";")
+			part = strings.TrimSpace(part)
+			n, v, ok := strings.Cut(part, "=")
+			if !ok || n != name {
+				continue
+			}
+			if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1 : len(v)-1]
+			}
+			seen++
+			if fn(v) {
+				return seen
+			}
+		}
+	}
+	return seen
+}

@@ -1,0 +1,345 @@
+package kvsession_test
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kvsession/kvsession"
+	"github.com/kvsession/kvsession/memstore"
+)
+
+// testKey is a fixed signing key for tests.
+var testKey = []byte("0123456789abcdef0123456789abcdef")
+
+// clock is a controllable clock.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *clock { return &clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// faultStore wraps a memstore, counts calls, and injects faults.
+type faultStore struct {
+	*memstore.Store
+	gets, sets, cas, deletes, touches atomic.Int64
+
+	mu      sync.Mutex
+	getErr  error
+	saveErr error
+	hang    bool // block every call until its context ends
+}
+
+func newFaultStore(now func() time.Time) *faultStore {
+	return &faultStore{Store: memstore.New(&memstore.Options{Now: now})}
+}
+
+func (f *faultStore) fault(ctx context.Context, save bool) error {
+	f.mu.Lock()
+	hang, getErr, saveErr := f.hang, f.getErr, f.saveErr
+	f.mu.Unlock()
+	if hang {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	if save {
+		return saveErr
+	}
+	return getErr
+}
+
+func (f *faultStore) setFaults(getErr, saveErr error, hang bool) {
+	f.mu.Lock()
+	f.getErr, f.saveErr, f.hang = getErr, saveErr, hang
+	f.mu.Unlock()
+}
+
+func (f *faultStore) calls() int64 {
+	return f.gets.Load() + f.sets.Load() + f.cas.Load() + f.deletes.Load() + f.touches.Load()
+}
+
+func (f *faultStore) writes() int64 {
+	return f.sets.Load() + f.cas.Load() + f.deletes.Load() + f.touches.Load()
+}
+
+func (f *faultStore) Get(ctx context.Context, key string) (kvsession.Entry, error) {
+	f.gets.Add(1)
+	if err := f.fault(ctx, false); err != nil {
+		return kvsession.Entry{}, err
+	}
+	return f.Store.Get(ctx, key)
+}
+
+func (f *faultStore) Set(ctx context.Context, key string, v []byte, exp time.Time) error {
+	f.sets.Add(1)
+	if err := f.fault(ctx, true); err != nil {
+		return err
+	}
+	return f.Store.Set(ctx, key, v, exp)
+}
+
+func (f *faultStore) CompareAndSwap(ctx context.Context, key string, v []byte, exp time.Time, old uint64) error {
+	f.cas.Add(1)
+	if err := f.fault(ctx, true); err != nil {
+		return err
+	}
+	return f.Store.CompareAndSwap(ctx, key, v, exp, old)
+}
+
+func (f *faultStore) CompareAndDelete(ctx context.Context, key string, old uint64) error {
+	f.deletes.Add(1)
+	if err := f.fault(ctx, true); err != nil {
+		return err
+	}
+	return f.Store.CompareAndDelete(ctx, key, old)
+}
+
+func (f *faultStore) Delete(ctx context.Context, key string) error {
+	f.deletes.Add(1)
+	if err := f.fault(ctx, true); err != nil {
+		return err
+	}
+	return f.Store.Delete(ctx, key)
+}
+
+func (f *faultStore) Touch(ctx context.Context, key string, exp time.Time) error {
+	f.touches.Add(1)
+	if err := f.fault(ctx, true); err != nil {
+		return err
+	}
+	return f.Store.Touch(ctx, key, exp)
+}
+
+var errStoreDown = errors.New("store down")
+
+// app is the test application: a handler per session operation.
+func app() http.Handler {
+	mux := http.NewServeMux()
+	fail := func(w http.ResponseWriter, err error) {
+		http.Error(w, "handler saw: "+err.Error(), http.StatusInternalServerError)
+	}
+	mux.HandleFunc("/untouched", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok")
+	})
+	mux.HandleFunc("/get", func(w http.ResponseWriter, r *http.Request) {
+		v, err := kvsession.Get[any](kvsession.From(r), r.FormValue("key"))
+		if err != nil && !errors.Is(err, kvsession.ErrNoValue) {
+			fail(w, err)
+			return
+		}
+		if v != nil {
+			fmt.Fprint(w, v)
+		}
+	})
+	mux.HandleFunc("/set", func(w http.ResponseWriter, r *http.Request) {
+		if err := kvsession.From(r).Set(r.FormValue("key"), r.FormValue("value")); err != nil {
+			fail(w, err)
+			return
+		}
+		io.WriteString(w, "set")
+	})
+	mux.HandleFunc("/count", func(w http.ResponseWriter, r *http.Request) {
+		s := kvsession.From(r)
+		n, err := kvsession.Get[int](s, "count")
+		if err != nil && !errors.Is(err, kvsession.ErrNoValue) {
+			fail(w, err)
+			return
+		}
+		if err := s.Set("count", n+1); err != nil {
+			fail(w, err)
+			return
+		}
+		fmt.Fprint(w, n+1)
+	})
+	mux.HandleFunc("/regenerate", func(w http.ResponseWriter, r *http.Request) {
+		if err := kvsession.From(r).Regenerate(); err != nil {
+			fail(w, err)
+			return
+		}
+		io.WriteString(w, "regenerated")
+	})
+	mux.HandleFunc("/destroy", func(w http.ResponseWriter, r *http.Request) {
+		if err := kvsession.From(r).Destroy(); err != nil {
+			fail(w, err)
+			return
+		}
+		io.WriteString(w, "destroyed")
+	})
+	mux.HandleFunc("/permanent", func(w http.ResponseWriter, r *http.Request) {
+		if err := kvsession.From(r).SetPermanent(r.FormValue("on") == "1"); err != nil {
+			fail(w, err)
+			return
+		}
+		io.WriteString(w, "ok")
+	})
+	mux.HandleFunc("/login", func(w http.ResponseWriter, r *http.Request) {
+		s := kvsession.From(r)
+		if err := s.SetUser(r.FormValue("user")); err != nil {
+			fail(w, err)
+			return
+		}
+		if err := s.Regenerate(); err != nil {
+			fail(w, err)
+			return
+		}
+		io.WriteString(w, "logged in")
+	})
+	return mux
+}
+
+// harness is a TLS test server running app under a Manager.
+type harness struct {
+	t     *testing.T
+	clock *clock
+	store *faultStore
+	m     *kvsession.Manager
+	srv   *httptest.Server
+}
+
+func newHarness(t *testing.T, cfg kvsession.Config) *harness {
+	t.Helper()
+	h := &harness{t: t, clock: newClock()}
+	h.store = newFaultStore(h.clock.Now)
+	if cfg.Keys == nil {
+		cfg.Keys = [][]byte{testKey}
+	}
+	if cfg.Now == nil {
+		cfg.Now = h.clock.Now
+	}
+	m, err := kvsession.New(h.store, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.m = m
+	h.srv = httptest.NewTLSServer(m.Handler(app()))
+	t.Cleanup(h.srv.Close)
+	return h
+}
+
+// client returns a browser-like client with its own cookie jar.
+func (h *harness) client() *http.Client {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	c := h.srv.Client()
+	return &http.Client{Transport: c.Transport, Jar: jar}
+}
+
+type response struct {
+	code    int
+	body    string
+	header  http.Header
+	cookies []*http.Cookie
+}
+
+func (h *harness) do(c *http.Client, path string) response {
+	h.t.Helper()
+	resp, err := c.Get(h.srv.URL + path)
+	if err != nil {
+		h.t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return response{resp.StatusCode, string(body), resp.Header, resp.Cookies()}
+}
+
+// mustDo requests path and fails the test unless it answers 200 with want
+// (when want is not empty).
+func (h *harness) mustDo(c *http.Client, path, want string) response {
+	h.t.Helper()
+	r := h.do(c, path)
+	if r.code != http.StatusOK || (want != "" && r.body != want) {
+		h.t.Fatalf("GET %s = %d %q, want 200 %q", path, r.code, r.body, want)
+	}
+	return r
+}
+
+// sessionCookie returns the client's session cookie value, or "".
+func (h *harness) sessionCookie(c *http.Client) string {
+	u, _ := url.Parse(h.srv.URL)
+	for _, ck := range c.Jar.Cookies(u) {
+		if ck.Name == "session" {
+			return ck.Value
+		}
+	}
+	return ""
+}
+
+// raw sends a request with exactly the given Cookie header, outside any jar.
+func (h *harness) raw(path, cookieHeader string) response {
+	h.t.Helper()
+	req, err := http.NewRequest("GET", h.srv.URL+path, nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if cookieHeader != "" {
+		req.Header.Set("Cookie", cookieHeader)
+	}
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	defer c.CloseIdleConnections()
+	resp, err := c.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return response{resp.StatusCode, string(body), resp.Header, resp.Cookies()}
+}
+
+func setCookieFor(r response, name string) *http.Cookie {
+	for _, c := range r.cookies {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+func hasSetCookie(r response) bool { return len(r.header.Values("Set-Cookie")) > 0 }
+
+func containsAny(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if sub != "" && strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+func newRecorder() *httptest.ResponseRecorder { return httptest.NewRecorder() }
+
+func newRequest(target, cookie string) *http.Request {
+	r := httptest.NewRequest("GET", target, nil)
+	if cookie != "" {
+		r.Header.Set("Cookie", cookie)
+	}
+	return r
+}

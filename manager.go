@@ -1,0 +1,539 @@
+package kvsession
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// Manager loads and saves sessions for HTTP handlers. Create one with New,
+// wrap handlers with Handler, and reach the session in a handler with
+// FromContext. A Manager is safe for concurrent use.
+type Manager struct {
+	store   Store
+	vstore  VersionedStore // nil if the store has no versions
+	toucher Toucher        // nil if the store cannot touch
+	users   UserIndex      // nil if the store has no user index
+	cfg     Config
+	signer  *signer
+	logger  *slog.Logger
+}
+
+// New returns a Manager that keeps sessions in store. It returns an error
+// wrapping ErrInvalidConfig if cfg is invalid.
+func New(store Store, cfg Config) (*Manager, error) {
+	if store == nil {
+		return nil, configError("nil store")
+	}
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	m := &Manager{
+		store:  store,
+		cfg:    cfg,
+		signer: newSigner(cfg.CookieName, cfg.IDBits/8, cfg.Keys),
+		logger: cfg.Logger,
+	}
+	m.vstore, _ = store.(VersionedStore)
+	m.toucher, _ = store.(Toucher)
+	m.users, _ = store.(UserIndex)
+	return m, nil
+}
+
+// maxSaveAttempts bounds the merge-and-retry loop of a save that keeps
+// meeting concurrent changes.
+const maxSaveAttempts = 10
+
+// Handler returns middleware that gives every request below it a session.
+// It reads the session cookie, loads the session from the store when a
+// handler first uses it, and saves it, once, just before the first byte of
+// the response (or when the handler returns), setting or clearing the
+// cookie then.
+//
+// If the store fails to load or save the session, the handler's response
+// is replaced by Config.ErrorHandler (503 by default) and the client's
+// cookie is left alone: from the failed load on, every Session method
+// returns an error wrapping ErrLoad, so the handler never acts on an empty
+// session by mistake.
+func (m *Manager) Handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := &Session{m: m, ctx: r.Context(), userAgent: r.UserAgent()}
+		if m.cfg.RecordRemoteAddr {
+			s.remote = r.RemoteAddr
+		}
+		m.readCookie(s, r)
+		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, s))
+		rw := &responseWriter{ResponseWriter: w, s: s, r: r}
+		next.ServeHTTP(rw, r)
+		rw.commit()
+	})
+}
+
+func (m *Manager) readCookie(s *Session, r *http.Request) {
+	seen := findCookies(r.Header["Cookie"], m.cfg.CookieName, func(v string) bool {
+		id, stale := m.signer.verify(v)
+		if id == nil {
+			return false
+		}
+		s.id, s.staleSig = id, stale
+		s.key = storageKey(m.cfg.KeyPrefix, id)
+		return true
+	})
+	s.hadCookie = seen > 0
+	if seen > 0 && s.id == nil {
+		m.emit(r.Context(), Event{Kind: EventInvalidCookie})
+	}
+}
+
+// errResponseReplaced is returned by writes after the store failed and the
+// error response replaced the handler's.
+var errResponseReplaced = errors.New("kvsession: response replaced after a session store error")
+
+// responseWriter saves the session before the first byte of the response.
+type responseWriter struct {
+	http.ResponseWriter
+	s         *Session
+	r         *http.Request
+	committed bool
+	failed    bool
+}
+
+// commit saves the session once. It reports false if the save failed and
+// the error response was written instead.
+func (w *responseWriter) commit() bool {
+	if w.committed {
+		return !w.failed
+	}
+	w.committed = true
+	if err := w.s.save(w.ResponseWriter.Header()); err != nil {
+		w.failed = true
+		h := w.ResponseWriter.Header()
+		for k := range h {
+			delete(h, k)
+		}
+		w.s.m.cfg.ErrorHandler(w.ResponseWriter, w.r, err)
+		return false
+	}
+	return true
+}
+
+// WriteHeader saves the session, then writes the header. Informational
+// (1xx) headers pass through without a save.
+func (w *responseWriter) WriteHeader(code int) {
+	if code >= 100 && code < 200 {
+		if !w.committed {
+			w.ResponseWriter.WriteHeader(code)
+		}
+		return
+	}
+	if w.commit() {
+		w.ResponseWriter.WriteHeader(code)
+	}
+}
+
+// Write saves the session, then writes b.
+func (w *responseWriter) Write(b []byte) (int, error) {
+	if !w.commit() {
+		return 0, errResponseReplaced
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// ReadFrom saves the session, then copies from src, keeping the
+// underlying writer's fast path (sendfile).
+func (w *responseWriter) ReadFrom(src io.Reader) (int64, error) {
+	if !w.commit() {
+		return 0, errResponseReplaced
+	}
+	return io.Copy(w.ResponseWriter, src)
+}
+
+// Flush saves the session, then flushes if the underlying writer can.
+func (w *responseWriter) Flush() {
+	if w.commit() {
+		http.NewResponseController(w.ResponseWriter).Flush()
+	}
+}
+
+// Unwrap returns the underlying writer, for http.ResponseController.
+func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// The store calls, each bounded by the store timeout.
+
+func (m *Manager) get(ctx context.Context, key string) (Entry, error) {
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.StoreTimeout)
+	defer cancel()
+	return m.store.Get(ctx, key)
+}
+
+func (m *Manager) set(ctx context.Context, key string, v []byte, exp time.Time) error {
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.StoreTimeout)
+	defer cancel()
+	return m.store.Set(ctx, key, v, exp)
+}
+
+func (m *Manager) del(ctx context.Context, key string) error {
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.StoreTimeout)
+	defer cancel()
+	return m.store.Delete(ctx, key)
+}
+
+func (m *Manager) decode(b []byte) (record, error) {
+	if len(b) > m.cfg.MaxRecordBytes {
+		return record{}, fmt.Errorf("%w: %d bytes, above MaxRecordBytes", errCorrupt, len(b))
+	}
+	return decodeRecord(b)
+}
+
+// deadline returns the end of a session's absolute lifetime.
+func (m *Manager) deadline(r record) time.Time { return r.created.Add(m.cfg.Lifetime) }
+
+// expired reports whether a loaded session is past its lifetime or idle
+// deadline, judged by the manager's clock.
+func (m *Manager) expired(r record, expiresAt, now time.Time) bool {
+	if !now.Before(m.deadline(r)) {
+		return true
+	}
+	return !expiresAt.IsZero() && !now.Before(expiresAt)
+}
+
+// expiry returns when a session saved now expires in the store.
+func (m *Manager) expiry(r record, now time.Time) time.Time {
+	exp := m.deadline(r)
+	if m.cfg.IdleTimeout > 0 {
+		if idle := now.Add(m.cfg.IdleTimeout); idle.Before(exp) {
+			exp = idle
+		}
+	}
+	return exp
+}
+
+// newID returns a fresh random session ID and its storage key.
+func (m *Manager) newID() ([]byte, string, error) {
+	id := make([]byte, m.cfg.IDBits/8)
+	if m.cfg.Rand == nil {
+		rand.Read(id) // never fails
+	} else if _, err := io.ReadFull(m.cfg.Rand, id); err != nil {
+		return nil, "", fmt.Errorf("kvsession: new session ID: %w", err)
+	}
+	return id, storageKey(m.cfg.KeyPrefix, id), nil
+}
+
+func (m *Manager) encode(r *record) ([]byte, error) {
+	b := r.encode()
+	if len(b) > m.cfg.MaxRecordBytes {
+		return nil, fmt.Errorf("%w: %d bytes, above MaxRecordBytes %d", ErrTooLarge, len(b), m.cfg.MaxRecordBytes)
+	}
+	return b, nil
+}
+
+// setCookie sends the session cookie for the current ID.
+func (s *Session) setCookie(h http.Header, now time.Time) {
+	m := s.m
+	c := m.cookie(m.signer.sign(s.id))
+	if s.rec.permanent {
+		end := m.deadline(s.rec)
+		c.Expires = end.UTC()
+		c.MaxAge = max(1, int(end.Sub(now)/time.Second))
+	}
+	m.writeCookie(h, c)
+}
+
+func (m *Manager) cookie(value string) *http.Cookie {
+	return &http.Cookie{
+		Name:     m.cfg.CookieName,
+		Value:    value,
+		Path:     m.cfg.CookiePath,
+		Domain:   m.cfg.CookieDomain,
+		Secure:   !m.cfg.InsecureCookie,
+		HttpOnly: !m.cfg.ScriptReadableCookie,
+		SameSite: m.cfg.SameSite,
+	}
+}
+
+func (m *Manager) writeCookie(h http.Header, c *http.Cookie) {
+	if v := c.String(); v != "" {
+		h.Add("Set-Cookie", v)
+	}
+	h.Set("Cache-Control", "no-store")
+	h.Add("Vary", "Cookie")
+}
+
+func (m *Manager) clearCookie(h http.Header) {
+	c := m.cookie("")
+	c.MaxAge = -1
+	m.writeCookie(h, c)
+}
+
+// save writes the session's changes to the store and sets or clears the
+// cookie in h. It runs once per request.
+func (s *Session) save(h http.Header) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.committed {
+		return nil
+	}
+	s.committed = true
+	if s.loadErr != nil {
+		return s.loadErr
+	}
+	if s.degraded {
+		return nil
+	}
+	m := s.m
+	now := m.cfg.Now()
+	if s.destroyKey != "" {
+		if err := s.destroy(); err != nil {
+			return err
+		}
+		if !s.modified {
+			m.clearCookie(h)
+			return nil
+		}
+	}
+	switch {
+	case !s.loaded:
+		return nil // untouched: no store call, no cookie
+	case !s.exists && !s.modified:
+		return nil
+	case !s.exists:
+		return s.create(h, now)
+	case s.regenerate:
+		return s.regen(h, now)
+	case s.modified:
+		return s.update(h, now)
+	}
+	if err := s.refresh(now); err != nil {
+		return err
+	}
+	if s.staleSig && s.exists {
+		s.setCookie(h, now) // re-sign with the current key; the record is unchanged
+	}
+	return nil
+}
+
+func (s *Session) destroy() error {
+	m := s.m
+	if err := m.del(s.ctx, s.destroyKey); err != nil {
+		m.emit(s.ctx, Event{Kind: EventStoreError, LogID: logID(m.cfg.KeyPrefix, s.destroyKey), Err: err})
+		return fmt.Errorf("kvsession: destroy session: %w", err)
+	}
+	if err := m.unindex(s.ctx, s.destroyRec.user, s.destroyKey); err != nil {
+		return err
+	}
+	m.emit(s.ctx, Event{Kind: EventDestroyed, LogID: logID(m.cfg.KeyPrefix, s.destroyKey)})
+	return nil
+}
+
+// create stores a new session under a new ID.
+func (s *Session) create(h http.Header, now time.Time) error {
+	m := s.m
+	id, key, err := m.newID()
+	if err != nil {
+		return err
+	}
+	s.rec.created, s.rec.updated = now, now
+	s.rec.userAgent, s.rec.remote = s.userAgent, s.remote
+	if !s.hasPermanentOp() {
+		s.rec.permanent = m.cfg.Permanent
+	}
+	b, err := m.encode(&s.rec)
+	if err != nil {
+		return err
+	}
+	if err := m.set(s.ctx, key, b, m.expiry(s.rec, now)); err != nil {
+		m.emit(s.ctx, Event{Kind: EventStoreError, Err: err})
+		return fmt.Errorf("kvsession: create session: %w", err)
+	}
+	s.id, s.key, s.exists = id, key, true
+	if err := m.index(s.ctx, s.rec, key); err != nil {
+		return err
+	}
+	m.emit(s.ctx, Event{Kind: EventCreated, LogID: s.logID()})
+	s.setCookie(h, now)
+	return nil
+}
+
+func (s *Session) hasPermanentOp() bool {
+	for _, o := range s.ops {
+		if o.kind == opPermanent {
+			return true
+		}
+	}
+	return false
+}
+
+// reload reads the current record after a conflict and replays this
+// request's changes onto it. It returns ErrNotFound if the session is gone.
+func (s *Session) reload() error {
+	m := s.m
+	e, err := m.get(s.ctx, s.key)
+	if err != nil {
+		return err
+	}
+	rec, err := m.decode(e.Value)
+	if err != nil {
+		m.emit(s.ctx, Event{Kind: EventCorruptRecord, LogID: s.logID(), Err: err})
+		return fmt.Errorf("%w: %w", ErrNotFound, err)
+	}
+	s.loadedRec = rec
+	for _, o := range s.ops {
+		o.apply(&rec)
+	}
+	s.rec = rec
+	s.version = e.Version
+	return nil
+}
+
+// dropped handles a save that found its session destroyed or regenerated
+// by a concurrent request: the changes are dropped, and the old ID stays
+// dead.
+func (s *Session) dropped() error {
+	s.m.emit(s.ctx, Event{Kind: EventSaveDropped, LogID: s.logID()})
+	s.exists = false
+	return nil
+}
+
+// update saves changes to an existing session, merging with concurrent
+// changes when the store keeps versions.
+func (s *Session) update(h http.Header, now time.Time) error {
+	m := s.m
+	for attempt := 1; ; attempt++ {
+		s.rec.updated = now
+		b, err := m.encode(&s.rec)
+		if err != nil {
+			return err
+		}
+		exp := m.expiry(s.rec, now)
+		ctx, cancel := context.WithTimeout(s.ctx, m.cfg.StoreTimeout)
+		if m.vstore == nil {
+			err = m.store.Set(ctx, s.key, b, exp)
+		} else {
+			err = m.vstore.CompareAndSwap(ctx, s.key, b, exp, s.version)
+		}
+		cancel()
+		if errors.Is(err, ErrConflict) && attempt < maxSaveAttempts {
+			m.emit(s.ctx, Event{Kind: EventConflict, LogID: s.logID()})
+			err = s.reload()
+			if err == nil {
+				continue
+			}
+		}
+		if errors.Is(err, ErrNotFound) {
+			return s.dropped()
+		}
+		if err != nil {
+			m.emit(s.ctx, Event{Kind: EventStoreError, LogID: s.logID(), Err: err})
+			return fmt.Errorf("kvsession: save session: %w", err)
+		}
+		break
+	}
+	if err := m.reindex(s.ctx, s.loadedRec.user, s.rec, s.key, s.key); err != nil {
+		return err
+	}
+	s.setCookie(h, now)
+	return nil
+}
+
+// regen moves the session to a new ID: it stores the data under the new
+// key, then deletes the old key only if nobody changed it meanwhile,
+// merging if somebody did.
+func (s *Session) regen(h http.Header, now time.Time) error {
+	m := s.m
+	id, key, err := m.newID()
+	if err != nil {
+		return err
+	}
+	oldKey, oldLog := s.key, s.logID()
+	for attempt := 1; ; attempt++ {
+		s.rec.updated = now
+		b, err := m.encode(&s.rec)
+		if err != nil {
+			return err
+		}
+		if err := m.set(s.ctx, key, b, m.expiry(s.rec, now)); err != nil {
+			m.emit(s.ctx, Event{Kind: EventStoreError, LogID: oldLog, Err: err})
+			return fmt.Errorf("kvsession: regenerate session: %w", err)
+		}
+		ctx, cancel := context.WithTimeout(s.ctx, m.cfg.StoreTimeout)
+		if m.vstore == nil {
+			err = m.store.Delete(ctx, oldKey)
+		} else {
+			err = m.vstore.CompareAndDelete(ctx, oldKey, s.version)
+		}
+		cancel()
+		if errors.Is(err, ErrConflict) && attempt < maxSaveAttempts {
+			m.emit(s.ctx, Event{Kind: EventConflict, LogID: oldLog})
+			err = s.reload()
+			if err == nil {
+				continue
+			}
+		}
+		if errors.Is(err, ErrNotFound) {
+			// Destroyed or regenerated concurrently: the new copy must not
+			// outlive the old one.
+			if err := m.del(s.ctx, key); err != nil {
+				m.emit(s.ctx, Event{Kind: EventStoreError, Err: err})
+			}
+			return s.dropped()
+		}
+		if err != nil {
+			m.emit(s.ctx, Event{Kind: EventStoreError, LogID: oldLog, Err: err})
+			if err := m.del(s.ctx, key); err != nil {
+				m.emit(s.ctx, Event{Kind: EventStoreError, Err: err})
+			}
+			return fmt.Errorf("kvsession: regenerate session: %w", err)
+		}
+		break
+	}
+	s.id, s.key = id, key
+	if err := m.reindex(s.ctx, s.loadedRec.user, s.rec, oldKey, key); err != nil {
+		return err
+	}
+	m.emit(s.ctx, Event{Kind: EventRegenerated, LogID: s.logID()})
+	s.setCookie(h, now)
+	return nil
+}
+
+// refresh extends the idle deadline of an unchanged session, at most once
+// per IdleRefresh, without rewriting its data.
+func (s *Session) refresh(now time.Time) error {
+	m := s.m
+	if m.cfg.IdleTimeout <= 0 || s.expiresAt.IsZero() {
+		return nil
+	}
+	deadline := m.deadline(s.rec)
+	lastRefresh := s.expiresAt.Add(-m.cfg.IdleTimeout)
+	if !s.expiresAt.Before(deadline) || now.Sub(lastRefresh) < m.cfg.IdleRefresh {
+		return nil
+	}
+	exp := m.expiry(s.rec, now)
+	ctx, cancel := context.WithTimeout(s.ctx, m.cfg.StoreTimeout)
+	defer cancel()
+	var err error
+	switch {
+	case m.toucher != nil:
+		err = m.toucher.Touch(ctx, s.key, exp)
+	case m.vstore != nil:
+		err = m.vstore.CompareAndSwap(ctx, s.key, s.rec.encode(), exp, s.version)
+		if errors.Is(err, ErrConflict) {
+			err = nil // a concurrent write refreshed it
+		}
+	default:
+		err = m.store.Set(ctx, s.key, s.rec.encode(), exp)
+	}
+	if errors.Is(err, ErrNotFound) {
+		return s.dropped()
+	}
+	if err != nil {
+		m.emit(s.ctx, Event{Kind: EventStoreError, LogID: s.logID(), Err: err})
+		return fmt.Errorf("kvsession: refresh session: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,235 @@
+package kvsession
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// A stored record is a small binary header followed by the session's
+// values, each kept as the JSON encoding of what the application stored:
+//
+//	magic 'k', format 1
+//	varint  created     Unix milliseconds
+//	varint  updated     Unix milliseconds of the last change to the values
+//	uvarint flags       bit 0: permanent
+//	string  user        (uvarint length, bytes)
+//	string  user agent
+//	string  remote address
+//	uvarint n, then n × (string key, string JSON value)
+//
+// The format is data only: decoding runs no code and allocates in
+// proportion to the input, and JSON values are decoded only when the
+// application reads them, into the type it asks for.
+
+const (
+	recordMagic   = 'k'
+	recordFormat  = 1
+	flagPermanent = 1 << 0
+
+	// maxJSONDepth bounds the nesting of a stored value, so that a hostile
+	// or corrupt record cannot exhaust the stack of a decoder.
+	maxJSONDepth = 64
+)
+
+// errCorrupt reports a stored record that does not decode.
+var errCorrupt = errors.New("kvsession: corrupt record")
+
+type field struct {
+	key string
+	raw []byte // JSON
+}
+
+type record struct {
+	created   time.Time
+	updated   time.Time
+	permanent bool
+	user      string
+	userAgent string
+	remote    string
+	fields    []field
+}
+
+func (r *record) index(key string) int {
+	for i := range r.fields {
+		if r.fields[i].key == key {
+			return i
+		}
+	}
+	return -1
+}
+
+func (r *record) set(key string, raw []byte) {
+	if i := r.index(key); i >= 0 {
+		r.fields[i].raw = raw
+		return
+	}
+	r.fields = append(r.fields, field{key, raw})
+}
+
+func (r *record) del(key string) {
+	if i := r.index(key); i >= 0 {
+		r.fields = append(r.fields[:i], r.fields[i+1:]...)
+	}
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func (r *record) encodedSize() int {
+	n := 3 + 3*binary.MaxVarintLen64 + len(r.user) + len(r.userAgent) + len(r.remote) + 4*binary.MaxVarintLen64
+	for _, f := range r.fields {
+		n += len(f.key) + len(f.raw) + 2*binary.MaxVarintLen64
+	}
+	return n
+}
+
+func (r *record) encode() []byte {
+	b := make([]byte, 0, r.encodedSize())
+	b = append(b, recordMagic, recordFormat)
+	b = binary.AppendVarint(b, r.created.UnixMilli())
+	b = binary.AppendVarint(b, r.updated.UnixMilli())
+	var flags uint64
+	if r.permanent {
+		flags |= flagPermanent
+	}
+	b = binary.AppendUvarint(b, flags)
+	b = appendString(b, r.user)
+	b = appendString(b, r.userAgent)
+	b = appendString(b, r.remote)
+	b = binary.AppendUvarint(b, uint64(len(r.fields)))
+	for _, f := range r.fields {
+		b = appendString(b, f.key)
+		b = binary.AppendUvarint(b, uint64(len(f.raw)))
+		b = append(b, f.raw...)
+	}
+	return b
+}
+
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err = errCorrupt
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.err = errCorrupt
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) bytes() []byte {
+	n := d.uvarint()
+	if d.err != nil {
+		return nil
+	}
+	if n > uint64(len(d.b)) {
+		d.err = errCorrupt
+		return nil
+	}
+	v := d.b[:n:n]
+	d.b = d.b[n:]
+	return v
+}
+
+// decodeRecord decodes a stored record. The record's values alias b, which
+// the caller must not change afterwards.
+func decodeRecord(b []byte) (record, error) {
+	var r record
+	if len(b) < 2 || b[0] != recordMagic {
+		return r, errCorrupt
+	}
+	if b[1] != recordFormat {
+		return r, fmt.Errorf("%w: unknown format %d", errCorrupt, b[1])
+	}
+	d := decoder{b: b[2:]}
+	r.created = time.UnixMilli(d.varint())
+	r.updated = time.UnixMilli(d.varint())
+	flags := d.uvarint()
+	r.permanent = flags&flagPermanent != 0
+	r.user = string(d.bytes())
+	r.userAgent = string(d.bytes())
+	r.remote = string(d.bytes())
+	n := d.uvarint()
+	// Each field takes at least two bytes, which bounds the allocation
+	// below by the input's size.
+	if d.err == nil && n > uint64(len(d.b)/2) {
+		return record{}, errCorrupt
+	}
+	if n > 0 {
+		r.fields = make([]field, 0, n)
+	}
+	for range n {
+		key := d.bytes()
+		raw := d.bytes()
+		if d.err != nil {
+			break
+		}
+		r.fields = append(r.fields, field{string(key), raw})
+	}
+	if d.err != nil {
+		return record{}, d.err
+	}
+	if len(d.b) != 0 {
+		return record{}, fmt.Errorf("%w: %d trailing bytes", errCorrupt, len(d.b))
+	}
+	return r, nil
+}
+
+// jsonDepth returns the deepest nesting of arrays and objects in a JSON
+// text, ignoring brackets inside strings, or -1 if the brackets are
+// unbalanced.
+func jsonDepth(b []byte) int {
+	depth, deepest := 0, 0
+	inString := false
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if inString {
+			switch c {
+			case '\\':
+				i++
+			case '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '[', '{':
+			depth++
+			deepest = max(deepest, depth)
+		case ']', '}':
+			depth--
+			if depth < 0 {
+				return -1
+			}
+		}
+	}
+	if depth != 0 || inString {
+		return -1
+	}
+	return deepest
+}

@@ -343,3 +343,14 @@ func newRequest(target, cookie string) *http.Request {
 	}
 	return r
 }
+
+func errorIs(err, target error) bool { return errors.Is(err, target) }
+
+func containsEvent(events []kvsession.EventKind, k kvsession.EventKind) bool {
+	for _, e := range events {
+		if e == k {
+			return true
+		}
+	}
+	return false
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	mathrand "math/rand/v2"
 	"net/http"
 	"time"
 )
@@ -47,8 +48,21 @@ func New(store Store, cfg Config) (*Manager, error) {
 }
 
 // maxSaveAttempts bounds the merge-and-retry loop of a save that keeps
-// meeting concurrent changes.
-const maxSaveAttempts = 10
+// meeting concurrent changes: enough for a burst of a hundred concurrent
+// writers to one session.
+const maxSaveAttempts = 100
+
+// backoff pauses before the next attempt after a conflict, for a random
+// time that grows with the attempt, so that concurrent writers spread out.
+func backoff(ctx context.Context, attempt int) {
+	d := time.Duration(mathrand.Int64N(int64(min(attempt, 20)) * int64(50*time.Microsecond)))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
 
 // Handler returns middleware that gives every request below it a session.
 // It reads the session cookie, loads the session from the store when a
@@ -420,6 +434,7 @@ func (s *Session) update(h http.Header, now time.Time) error {
 		cancel()
 		if errors.Is(err, ErrConflict) && attempt < maxSaveAttempts {
 			m.emit(s.ctx, Event{Kind: EventConflict, LogID: s.logID()})
+			backoff(s.ctx, attempt)
 			err = s.reload()
 			if err == nil {
 				continue
@@ -470,6 +485,7 @@ func (s *Session) regen(h http.Header, now time.Time) error {
 		cancel()
 		if errors.Is(err, ErrConflict) && attempt < maxSaveAttempts {
 			m.emit(s.ctx, Event{Kind: EventConflict, LogID: oldLog})
+			backoff(s.ctx, attempt)
 			err = s.reload()
 			if err == nil {
 				continue

@@ -47,6 +47,10 @@ type Harness struct {
 	// ClockGranularity is how coarsely the store keeps expiry times: one
 	// second for memcached, say. Default: one millisecond.
 	ClockGranularity time.Duration
+
+	// SessionRounds is how many rounds of 50 concurrent writers the
+	// no-lost-updates check runs. Default: 100; with -short, 5.
+	SessionRounds int
 }
 
 // Clock is a controllable clock for stores under test. Its zero value is
@@ -145,7 +149,9 @@ func (e *env) wantExpiry(t *testing.T, got, want time.Time) {
 	}
 }
 
-// Run checks every property of the store contract, each in a subtest.
+// Run checks every property of the store contract, each in a subtest, and
+// then runs the store under a kvsession.Manager to check what applications
+// rely on: no lost updates, no resurrection, per-user sessions.
 func Run(t *testing.T, h Harness) {
 	if h.NewStore == nil {
 		t.Fatal("storetest: Harness.NewStore is nil")
@@ -181,6 +187,7 @@ func Run(t *testing.T, h Harness) {
 			tt.fn(t, newEnv(t, h))
 		})
 	}
+	runSessionTests(t, h)
 }
 
 func testMissing(t *testing.T, e *env) {

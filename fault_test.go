@@ -1,0 +1,129 @@
+package kvsession_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/kvsession/kvsession"
+)
+
+func TestStoreErrorOnLoadFailsClosed(t *testing.T) {
+	h := newHarness(t, kvsession.Config{})
+	c := h.client()
+	h.mustDo(c, "/count", "1")
+	cookie := h.sessionCookie(c)
+
+	h.store.setFaults(errStoreDown, nil, false)
+	r := h.do(c, "/count")
+	if r.code != http.StatusServiceUnavailable {
+		t.Errorf("load with the store down = %d %q, want 503", r.code, r.body)
+	}
+	if hasSetCookie(r) {
+		t.Errorf("failed load sent Set-Cookie %q", r.header.Values("Set-Cookie"))
+	}
+	if h.sessionCookie(c) != cookie {
+		t.Errorf("the client's cookie changed during the outage")
+	}
+
+	// After the outage, the same session goes on: no forced logout.
+	h.store.setFaults(nil, nil, false)
+	h.mustDo(c, "/count", "2")
+}
+
+func TestLoadErrorReachesTheHandler(t *testing.T) {
+	clk := newClock()
+	store := newFaultStore(clk.Now)
+	var handlerErr error
+	var events []kvsession.EventKind
+	m, _ := kvsession.New(store, kvsession.Config{
+		Keys: [][]byte{testKey}, Now: clk.Now,
+		OnEvent: func(_ context.Context, e kvsession.Event) { events = append(events, e.Kind) },
+	})
+	rec := newRecorder()
+	m.Handler(app()).ServeHTTP(rec, newRequest("/count", ""))
+	cookie := rec.Result().Header.Get("Set-Cookie")
+
+	store.setFaults(errStoreDown, nil, false)
+	rec = newRecorder()
+	m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, handlerErr = kvsession.Get[int](kvsession.From(r), "count")
+		w.Write([]byte("the handler's page"))
+	})).ServeHTTP(rec, newRequest("/", cookie))
+	if handlerErr == nil || !errorIs(handlerErr, kvsession.ErrLoad) || !errorIs(handlerErr, errStoreDown) {
+		t.Errorf("handler saw %v, want an error wrapping ErrLoad and the store's error", handlerErr)
+	}
+	if rec.Code != http.StatusServiceUnavailable || rec.Body.String() == "the handler's page\n" {
+		t.Errorf("response = %d %q, want the 503 in place of the handler's page", rec.Code, rec.Body.String())
+	}
+	if !containsEvent(events, kvsession.EventStoreError) {
+		t.Errorf("events = %v, want a store error", events)
+	}
+}
+
+func TestStoreErrorOnSave(t *testing.T) {
+	h := newHarness(t, kvsession.Config{})
+	c := h.client()
+	h.store.setFaults(nil, errStoreDown, false)
+	r := h.do(c, "/count")
+	if r.code != http.StatusServiceUnavailable || hasSetCookie(r) {
+		t.Errorf("save with the store down: %d, Set-Cookie %v; want 503 and no cookie for an unpersisted ID", r.code, hasSetCookie(r))
+	}
+	h.store.setFaults(nil, nil, false)
+	h.mustDo(c, "/count", "1")
+
+	// An existing session whose save fails keeps its old data and cookie.
+	cookie := h.sessionCookie(c)
+	h.store.setFaults(nil, errStoreDown, false)
+	if r := h.do(c, "/count"); r.code != http.StatusServiceUnavailable || hasSetCookie(r) {
+		t.Errorf("update with the store down: %d, Set-Cookie %v", r.code, hasSetCookie(r))
+	}
+	h.store.setFaults(nil, nil, false)
+	if h.sessionCookie(c) != cookie {
+		t.Error("cookie changed after a failed save")
+	}
+	h.mustDo(c, "/count", "2")
+}
+
+func TestHungStoreIsBoundedByTimeout(t *testing.T) {
+	h := newHarness(t, kvsession.Config{StoreTimeout: 50 * time.Millisecond})
+	c := h.client()
+	h.mustDo(c, "/count", "1")
+	h.store.setFaults(nil, nil, true)
+	// Without the timeout this request would hang until the test's deadline.
+	if r := h.do(c, "/count"); r.code != http.StatusServiceUnavailable {
+		t.Errorf("request on a hung store = %d, want 503", r.code)
+	}
+	h.store.setFaults(nil, nil, false)
+	h.mustDo(c, "/count", "2")
+}
+
+func TestDegradeOnLoadError(t *testing.T) {
+	h := newHarness(t, kvsession.Config{DegradeOnLoadError: true})
+	c := h.client()
+	h.mustDo(c, "/count", "1")
+	cookie := h.sessionCookie(c)
+	h.store.setFaults(errStoreDown, nil, false)
+	r := h.mustDo(c, "/count", "1") // an empty session, by explicit choice
+	if hasSetCookie(r) || h.sessionCookie(c) != cookie {
+		t.Error("a degraded session changed the cookie")
+	}
+	h.store.setFaults(nil, nil, false)
+	h.mustDo(c, "/count", "2")
+}
+
+func TestErrorHandler(t *testing.T) {
+	var got error
+	h := newHarness(t, kvsession.Config{ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+		got = err
+		w.WriteHeader(http.StatusInternalServerError)
+	}})
+	h.store.setFaults(nil, errStoreDown, false)
+	if r := h.do(h.client(), "/count"); r.code != http.StatusInternalServerError {
+		t.Errorf("status = %d, want the ErrorHandler's 500", r.code)
+	}
+	if !errorIs(got, errStoreDown) {
+		t.Errorf("ErrorHandler got %v, want the store's error", got)
+	}
+}

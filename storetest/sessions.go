@@ -1,0 +1,395 @@
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/kvsession/kvsession"
+)
+
+// The session checks run the store under a kvsession.Manager, through its
+// middleware, the way applications use it: no lost updates, no
+// resurrection, one live ID after a regenerate race, instances sharing
+// sessions, and per-user sessions.
+
+// sessionEnv is a Manager over the store under test, with helpers to send
+// requests straight to its middleware.
+type sessionEnv struct {
+	*env
+	m *kvsession.Manager
+}
+
+var sessionTestKey = []byte("storetest-signing-key-0123456789")
+
+func newSessionEnv(t *testing.T, h Harness) *sessionEnv {
+	e := newEnv(t, h)
+	return &sessionEnv{env: e, m: e.manager(t)}
+}
+
+// manager returns a Manager on the env's store and clock, as another
+// application instance would have.
+func (e *env) manager(t *testing.T) *kvsession.Manager {
+	t.Helper()
+	m, err := kvsession.New(e.store, kvsession.Config{
+		Keys:      [][]byte{sessionTestKey},
+		KeyPrefix: e.prefix,
+		Now:       e.clock.Now,
+		Logger:    discardLogger,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// serve runs fn as a handler under m with the given cookie and returns the
+// response's new cookie ("" if none), failing the test on a non-200.
+func serve(t testing.TB, m *kvsession.Manager, cookie string, fn func(s *kvsession.Session) error) string {
+	return serveRequest(t, m, cookie, func(r *http.Request) error { return fn(kvsession.From(r)) })
+}
+
+// serveRequest is serve for handlers that need the request.
+func serveRequest(t testing.TB, m *kvsession.Manager, cookie string, fn func(r *http.Request) error) string {
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("GET", "/", nil)
+	if cookie != "" {
+		req.Header.Set("Cookie", cookie)
+	}
+	var herr error
+	m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		herr = fn(r)
+	})).ServeHTTP(rec, req)
+	if herr != nil {
+		t.Errorf("handler: %v", herr)
+	}
+	if rec.Code != http.StatusOK {
+		t.Errorf("status %d: %s", rec.Code, rec.Body)
+	}
+	for _, c := range rec.Result().Cookies() {
+		if c.Name == "session" {
+			if c.MaxAge < 0 {
+				return "deleted"
+			}
+			return "session=" + c.Value
+		}
+	}
+	return ""
+}
+
+// values returns the session's values as strings, read through cookie.
+func values(t testing.TB, m *kvsession.Manager, cookie string) map[string]string {
+	got := map[string]string{}
+	serve(t, m, cookie, func(s *kvsession.Session) error {
+		keys, err := s.Keys()
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			v, err := kvsession.Get[string](s, k)
+			if err != nil {
+				return err
+			}
+			got[k] = v
+		}
+		return nil
+	})
+	return got
+}
+
+func newSession(t testing.TB, m *kvsession.Manager, kv ...string) string {
+	cookie := serve(t, m, "", func(s *kvsession.Session) error {
+		for i := 0; i+1 < len(kv); i += 2 {
+			if err := s.Set(kv[i], kv[i+1]); err != nil {
+				return err
+			}
+		}
+		return s.Set("created", "yes")
+	})
+	if cookie == "" {
+		t.Fatal("a new session sent no cookie")
+	}
+	return cookie
+}
+
+func runSessionTests(t *testing.T, h Harness) {
+	tests := []struct {
+		name string
+		fn   func(*testing.T, *sessionEnv)
+	}{
+		{"NoLostUpdates", testNoLostUpdates},
+		{"SameKeyOneWinsWhole", testSameKey},
+		{"NoResurrectionAfterDestroy", testNoResurrectionAfterDestroy},
+		{"NoResurrectionAfterRegenerate", testNoResurrectionAfterRegenerate},
+		{"RegenerateRace", testRegenerateRace},
+		{"InstancesShareSessions", testInstancesShare},
+		{"UserSessions", testUserSessions},
+	}
+	for _, tt := range tests {
+		t.Run("Sessions/"+tt.name, func(t *testing.T) {
+			tt.fn(t, newSessionEnv(t, h))
+		})
+	}
+}
+
+// testNoLostUpdates: 50 concurrent requests on one session, each setting
+// its own key: all 50 land, round after round.
+func testNoLostUpdates(t *testing.T, e *sessionEnv) {
+	const writers = 50
+	rounds := e.h.SessionRounds
+	if rounds <= 0 {
+		rounds = 100
+	}
+	if testing.Short() {
+		rounds = min(rounds, 5)
+	}
+	for round := range rounds {
+		cookie := newSession(t, e.m)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range writers {
+			wg.Go(func() {
+				<-start
+				serve(t, e.m, cookie, func(s *kvsession.Session) error {
+					return s.Set(fmt.Sprintf("k%02d", i), fmt.Sprint(i))
+				})
+			})
+		}
+		close(start)
+		wg.Wait()
+		got := values(t, e.m, cookie)
+		lost := 0
+		for i := range writers {
+			if got[fmt.Sprintf("k%02d", i)] != fmt.Sprint(i) {
+				lost++
+			}
+		}
+		if lost > 0 {
+			t.Fatalf("round %d: %d of %d concurrent updates lost", round, lost, writers)
+		}
+	}
+}
+
+// testSameKey: concurrent writes of one key leave one writer's whole value.
+func testSameKey(t *testing.T, e *sessionEnv) {
+	cookie := newSession(t, e.m)
+	const writers = 10
+	want := map[string]bool{}
+	var wg sync.WaitGroup
+	for i := range writers {
+		v := strings.Repeat(fmt.Sprint(i), 100)
+		want[v] = true
+		wg.Go(func() {
+			serve(t, e.m, cookie, func(s *kvsession.Session) error { return s.Set("same", v) })
+		})
+	}
+	wg.Wait()
+	if got := values(t, e.m, cookie)["same"]; !want[got] {
+		t.Errorf("after concurrent writes of one key it holds %q, not any one writer's value", got)
+	}
+}
+
+// pausedRequest starts a request that loads the session, then waits for
+// release before changing it and saving. It returns a function that
+// releases it and waits for it to finish.
+func pausedRequest(t *testing.T, m *kvsession.Manager, cookie string) (release func() string) {
+	loaded, proceed, done := make(chan struct{}), make(chan struct{}), make(chan string)
+	go func() {
+		done <- serve(t, m, cookie, func(s *kvsession.Session) error {
+			if _, err := s.Has("x"); err != nil {
+				return err
+			}
+			close(loaded)
+			<-proceed
+			return s.Set("late", "write")
+		})
+	}()
+	<-loaded
+	return func() string {
+		close(proceed)
+		return <-done
+	}
+}
+
+func testNoResurrectionAfterDestroy(t *testing.T, e *sessionEnv) {
+	cookie := newSession(t, e.m, "a", "1")
+	release := pausedRequest(t, e.m, cookie)
+	if c := serve(t, e.m, cookie, func(s *kvsession.Session) error { return s.Destroy() }); c != "deleted" {
+		t.Errorf("Destroy sent cookie %q, want it cleared", c)
+	}
+	if c := release(); c != "" {
+		t.Errorf("a save after a concurrent Destroy sent cookie %q", c)
+	}
+	if got := values(t, e.m, cookie); len(got) != 0 {
+		t.Errorf("after Destroy and a late save, the old cookie reads %v: the session came back", got)
+	}
+	e.wantNoKeys(t)
+}
+
+func testNoResurrectionAfterRegenerate(t *testing.T, e *sessionEnv) {
+	cookie := newSession(t, e.m, "a", "1")
+	release := pausedRequest(t, e.m, cookie)
+	fresh := serve(t, e.m, cookie, func(s *kvsession.Session) error { return s.Regenerate() })
+	if fresh == "" || fresh == cookie {
+		t.Fatalf("Regenerate sent cookie %q", fresh)
+	}
+	release()
+	if got := values(t, e.m, cookie); len(got) != 0 {
+		t.Errorf("after Regenerate and a late save, the old ID reads %v", got)
+	}
+	if got := values(t, e.m, fresh); got["a"] != "1" {
+		t.Errorf("the regenerated session reads %v, want its data", got)
+	}
+	e.wantKeys(t, 1)
+}
+
+// testRegenerateRace: 20 requests carrying the old ID race a Regenerate;
+// afterwards exactly one ID carries the session. A racing request that
+// arrives after the old ID died gets a fresh, empty session of its own, as
+// any request with an unknown ID does; one that saved before is merged;
+// one caught in between is dropped. None may keep the old ID alive or fork
+// the session's data onto a second ID.
+func testRegenerateRace(t *testing.T, e *sessionEnv) {
+	cookie := newSession(t, e.m, "a", "1")
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	var fresh string
+	wg.Go(func() {
+		<-start
+		fresh = serve(t, e.m, cookie, func(s *kvsession.Session) error { return s.Regenerate() })
+	})
+	racers := make([]string, 20)
+	for i := range racers {
+		wg.Go(func() {
+			<-start
+			racers[i] = serve(t, e.m, cookie, func(s *kvsession.Session) error { return s.Set(fmt.Sprint("r", i), "x") })
+		})
+	}
+	close(start)
+	wg.Wait()
+	if fresh == "" {
+		t.Fatal("Regenerate sent no cookie")
+	}
+	if got := values(t, e.m, cookie); len(got) != 0 {
+		t.Errorf("old ID still live after the race: %v", got)
+	}
+	if got := values(t, e.m, fresh); got["a"] != "1" {
+		t.Errorf("new ID reads %v, want the session's data", got)
+	}
+	others := 0
+	for i, c := range racers {
+		if c == "" || c == cookie {
+			continue
+		}
+		others++
+		if got := values(t, e.m, c); got[fmt.Sprint("r", i)] != "x" || len(got) != 1 {
+			t.Errorf("racer %d got a new session holding %v, want only its own value", i, got)
+		}
+	}
+	e.wantKeys(t, 1+others)
+}
+
+func testInstancesShare(t *testing.T, e *sessionEnv) {
+	other := e.manager(t) // a second application instance on the same store
+	cookie := newSession(t, e.m, "from", "one")
+	serve(t, other, cookie, func(s *kvsession.Session) error { return s.Set("by", "two") })
+	if got := values(t, e.m, cookie); got["from"] != "one" || got["by"] != "two" {
+		t.Errorf("instances do not share the session: %v", got)
+	}
+	serve(t, other, cookie, func(s *kvsession.Session) error { return s.Destroy() })
+	if got := values(t, e.m, cookie); len(got) != 0 {
+		t.Errorf("a session destroyed on one instance lives on the other: %v", got)
+	}
+}
+
+func testUserSessions(t *testing.T, e *sessionEnv) {
+	if _, ok := e.store.(kvsession.UserIndex); !ok {
+		t.Skip("store does not implement kvsession.UserIndex")
+	}
+	user := e.prefix + "ada"
+	login := func() string {
+		c := newSession(t, e.m)
+		return serve(t, e.m, c, func(s *kvsession.Session) error {
+			if err := s.SetUser(user); err != nil {
+				return err
+			}
+			return s.Regenerate()
+		})
+	}
+	cookies := []string{login(), login(), login()}
+	var infos []kvsession.SessionInfo
+	serveRequest(t, e.m, cookies[0], func(r *http.Request) error {
+		var err error
+		infos, err = e.m.UserSessions(r.Context(), user)
+		return err
+	})
+	if len(infos) != 3 {
+		t.Fatalf("UserSessions = %d sessions, want 3", len(infos))
+	}
+	current := 0
+	for _, info := range infos {
+		if info.Current {
+			current++
+		}
+		if info.User != user || info.Created.IsZero() || info.LastSeen.IsZero() {
+			t.Errorf("SessionInfo = %+v, want the user and times filled in", info)
+		}
+	}
+	if current != 1 {
+		t.Errorf("%d sessions marked current, want 1", current)
+	}
+	serveRequest(t, e.m, cookies[0], func(r *http.Request) error {
+		n, err := e.m.RevokeUser(r.Context(), user, true)
+		if n != 2 {
+			t.Errorf("RevokeUser keeping the current session revoked %d, want 2", n)
+		}
+		return err
+	})
+	for i, c := range cookies {
+		_, live := values(t, e.m, c)["created"]
+		if live != (i == 0) {
+			t.Errorf("session %d live = %v after revoking all but session 0", i, live)
+		}
+	}
+	n, err := e.m.RevokeUser(t.Context(), user, false)
+	if err != nil || n != 1 {
+		t.Errorf("RevokeUser = %d, %v; want 1", n, err)
+	}
+	if got := values(t, e.m, cookies[0]); len(got) != 0 {
+		t.Errorf("revoked session still reads %v", got)
+	}
+}
+
+func (e *env) wantNoKeys(t *testing.T) { e.wantKeys(t, 0) }
+
+// wantKeys checks the number of live records under the test's prefix,
+// when the store can list them.
+func (e *env) wantKeys(t *testing.T, n int) {
+	t.Helper()
+	ls, ok := e.store.(kvsession.Lister)
+	if !ok {
+		return
+	}
+	var keys []string
+	err := ls.Keys(t.Context(), e.prefix, func(k string) error {
+		if _, err := e.store.Get(t.Context(), k); err == nil {
+			keys = append(keys, k)
+		} else if !errors.Is(err, kvsession.ErrNotFound) {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != n {
+		t.Errorf("%d live records under the test's prefix, want %d", len(keys), n)
+	}
+}
+
+var discardLogger = slog.New(slog.DiscardHandler)

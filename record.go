@@ -79,7 +79,7 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-func (r *record) encodedSize() int {
+func (r record) encodedSize() int {
 	n := 3 + 3*binary.MaxVarintLen64 + len(r.user) + len(r.userAgent) + len(r.remote) + 4*binary.MaxVarintLen64
 	for _, f := range r.fields {
 		n += len(f.key) + len(f.raw) + 2*binary.MaxVarintLen64
@@ -87,7 +87,7 @@ func (r *record) encodedSize() int {
 	return n
 }
 
-func (r *record) encode() []byte {
+func (r record) encode() []byte {
 	b := make([]byte, 0, r.encodedSize())
 	b = append(b, recordMagic, recordFormat)
 	b = binary.AppendVarint(b, r.created.UnixMilli())

@@ -1,0 +1,85 @@
+package kvsession_test
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kvsession/kvsession"
+	"github.com/kvsession/kvsession/memstore"
+)
+
+var configErrors = []struct {
+	name string
+	cfg  kvsession.Config
+	want string
+}{
+	{"no keys", kvsession.Config{}, "no Keys"},
+	{"short key", kvsession.Config{Keys: [][]byte{[]byte("short")}}, "at least 32"},
+	{"short second key", kvsession.Config{Keys: [][]byte{testKey, []byte("short")}}, "Keys[1]"},
+	{"bad cookie name", kvsession.Config{Keys: [][]byte{testKey}, CookieName: "a b"}, "cookie"},
+	{"host prefix insecure", kvsession.Config{Keys: [][]byte{testKey}, CookieName: "__Host-s", InsecureCookie: true}, "__Host-"},
+	{"host prefix path", kvsession.Config{Keys: [][]byte{testKey}, CookieName: "__Host-s", CookiePath: "/app"}, "__Host-"},
+	{"host prefix domain", kvsession.Config{Keys: [][]byte{testKey}, CookieName: "__Host-s", CookieDomain: "example.com"}, "__Host-"},
+	{"secure prefix insecure", kvsession.Config{Keys: [][]byte{testKey}, CookieName: "__Secure-s", InsecureCookie: true}, "__Secure-"},
+	{"SameSite None insecure", kvsession.Config{Keys: [][]byte{testKey}, SameSite: http.SameSiteNoneMode, InsecureCookie: true}, "SameSite=None"},
+	{"id bits low", kvsession.Config{Keys: [][]byte{testKey}, IDBits: 64}, "below 128"},
+	{"id bits odd", kvsession.Config{Keys: [][]byte{testKey}, IDBits: 130}, "multiple of 8"},
+	{"lifetime tiny", kvsession.Config{Keys: [][]byte{testKey}, Lifetime: time.Millisecond}, "Lifetime"},
+	{"idle negative", kvsession.Config{Keys: [][]byte{testKey}, IdleTimeout: -time.Second}, "IdleTimeout"},
+	{"refresh without idle", kvsession.Config{Keys: [][]byte{testKey}, IdleRefresh: time.Second}, "IdleRefresh"},
+	{"refresh above idle", kvsession.Config{Keys: [][]byte{testKey}, IdleTimeout: time.Minute, IdleRefresh: time.Hour}, "IdleRefresh"},
+	{"timeout negative", kvsession.Config{Keys: [][]byte{testKey}, StoreTimeout: -1}, "StoreTimeout"},
+	{"record limit tiny", kvsession.Config{Keys: [][]byte{testKey}, MaxRecordBytes: 10}, "MaxRecordBytes"},
+	{"prefix long", kvsession.Config{Keys: [][]byte{testKey}, KeyPrefix: strings.Repeat("p", 101)}, "KeyPrefix"},
+	{"cookie too big", kvsession.Config{Keys: [][]byte{testKey}, CookieName: strings.Repeat("n", 4060)}, "4096"},
+}
+
+func TestConfigValidation(t *testing.T) {
+	for _, tc := range configErrors {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := kvsession.New(memstore.New(nil), tc.cfg)
+			if !errors.Is(err, kvsession.ErrInvalidConfig) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("New = %v, want ErrInvalidConfig mentioning %q", err, tc.want)
+			}
+		})
+	}
+	if _, err := kvsession.New(nil, kvsession.Config{Keys: [][]byte{testKey}}); !errors.Is(err, kvsession.ErrInvalidConfig) {
+		t.Errorf("New(nil store) = %v, want ErrInvalidConfig", err)
+	}
+	ok := kvsession.Config{Keys: [][]byte{testKey}, CookieName: "__Host-session", IDBits: 128}
+	if _, err := kvsession.New(memstore.New(nil), ok); err != nil {
+		t.Errorf("New(%+v) = %v, want success", ok, err)
+	}
+}
+
+// The Config is copied at New: changing it afterwards changes nothing.
+func TestConfigFrozen(t *testing.T) {
+	key := append([]byte(nil), testKey...)
+	cfg := kvsession.Config{Keys: [][]byte{key}}
+	m, err := kvsession.New(memstore.New(nil), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder()
+	m.Handler(app()).ServeHTTP(rec, newRequest("/set?key=a&value=b", ""))
+	cookie := strings.Split(rec.Result().Header.Get("Set-Cookie"), ";")[0]
+	key[0] ^= 0xff
+	cfg.CookieName = "changed"
+	rec = newRecorder()
+	m.Handler(app()).ServeHTTP(rec, newRequest("/get?key=a", cookie))
+	if rec.Body.String() != "b" {
+		t.Errorf("after changing the caller's Config and key, the session reads %q, want b", rec.Body.String())
+	}
+}
+
+func TestRandomSource(t *testing.T) {
+	m, _ := kvsession.New(memstore.New(nil), kvsession.Config{Keys: [][]byte{testKey}, Rand: strings.NewReader("")})
+	rec := newRecorder()
+	m.Handler(app()).ServeHTTP(rec, newRequest("/set?key=a&value=b", ""))
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Set-Cookie") != "" {
+		t.Errorf("with a failing random source: %d, Set-Cookie %q; want 503 and no cookie", rec.Code, rec.Header().Get("Set-Cookie"))
+	}
+}

@@ -1,0 +1,107 @@
+package kvsession
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func testSigner(keys ...string) *signer {
+	var kb [][]byte
+	for _, k := range keys {
+		kb = append(kb, []byte(k))
+	}
+	return newSigner("session", 32, kb)
+}
+
+var (
+	key1 = strings.Repeat("1", 32)
+	key2 = strings.Repeat("2", 32)
+)
+
+func TestSignVerify(t *testing.T) {
+	s := testSigner(key1)
+	id := bytes.Repeat([]byte{0xAB}, 32)
+	v := s.sign(id)
+	if len(v) != s.valLen || strings.ContainsAny(v, "=+/ ;,\"") {
+		t.Errorf("cookie value %q: want %d URL-safe characters without padding", v, s.valLen)
+	}
+	got, stale := s.verify(v)
+	if !bytes.Equal(got, id) || stale {
+		t.Errorf("verify(sign(id)) = %x, stale %v", got, stale)
+	}
+
+	rotated := testSigner(key2, key1)
+	got, stale = rotated.verify(v)
+	if !bytes.Equal(got, id) || !stale {
+		t.Errorf("verify under rotation = %x, stale %v; want the ID, stale", got, stale)
+	}
+	if got, _ := testSigner(key2).verify(v); got != nil {
+		t.Error("a cookie signed by a removed key verified")
+	}
+	other := newSigner("other", 32, [][]byte{[]byte(key1)})
+	if got, _ := other.verify(v); got != nil {
+		t.Error("a cookie verified under another cookie name")
+	}
+}
+
+// FuzzVerify checks that verify never panics and accepts exactly the
+// values sign produces.
+func FuzzVerify(f *testing.F) {
+	s := testSigner(key1, key2)
+	valid := s.sign(bytes.Repeat([]byte{7}, 32))
+	for _, seed := range []string{
+		valid, valid[:len(valid)-1], valid + "A", strings.ToUpper(valid), "", ".", "\x00",
+		strings.Repeat("A", 43) + "." + strings.Repeat("A", 43),
+		strings.Repeat("_", 43) + "." + strings.Repeat("-", 43),
+		strings.Replace(valid, ".", "\n", 1), valid[:43] + "\n" + valid[44:],
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		id, stale := s.verify(v)
+		if id == nil {
+			return
+		}
+		if stale {
+			return // signed by the second key: valid only if it re-signs to that key's MAC
+		}
+		if s.sign(id) != v {
+			t.Fatalf("verify accepted %q, which sign does not produce", v)
+		}
+	})
+}
+
+func TestFindCookies(t *testing.T) {
+	for _, tc := range []struct {
+		headers []string
+		want    []string
+	}{
+		{[]string{"session=a"}, []string{"a"}},
+		{[]string{"x=1; session=a; session=b"}, []string{"a", "b"}},
+		{[]string{"x=1", "session=\"q\""}, []string{"q"}},
+		{[]string{"Session=a; session"}, nil},
+		{[]string{"%73ession=a"}, nil},
+		{[]string{"  session=a  ;"}, []string{"a"}},
+	} {
+		var got []string
+		findCookies(tc.headers, "session", func(v string) bool {
+			got = append(got, v)
+			return false
+		})
+		if strings.Join(got, "|") != strings.Join(tc.want, "|") {
+			t.Errorf("findCookies(%q) = %q, want %q", tc.headers, got, tc.want)
+		}
+	}
+}
+
+func TestStorageKeyHidesID(t *testing.T) {
+	id := []byte("0123456789abcdef0123456789abcdef")
+	k := storageKey("p:", id)
+	if !strings.HasPrefix(k, "p:") || strings.Contains(k, b64.EncodeToString(id)) {
+		t.Errorf("storage key %q must be the prefix and a hash, never the ID", k)
+	}
+	if len(logID("p:", k)) != logIDLen {
+		t.Errorf("logID = %q", logID("p:", k))
+	}
+}

@@ -1,0 +1,126 @@
+// Package kvsession provides server-side HTTP sessions: the browser keeps
+// only a random, signed session ID in a cookie, and the session's data
+// lives on the server in a pluggable key-value [Store].
+//
+// Server-side sessions keep session data away from clients, can be
+// destroyed for real (after logout a stolen cookie is worthless), and can
+// be inspected and revoked while their users are away.
+//
+// # Overview
+//
+// Create a [Manager] from a store and a [Config], wrap your handlers with
+// [Manager.Handler], and use the [Session] of each request:
+//
+//	m, err := kvsession.New(memstore.New(nil), kvsession.Config{Keys: [][]byte{secret}})
+//	...
+//	http.ListenAndServe(addr, m.Handler(mux))
+//
+//	func count(w http.ResponseWriter, r *http.Request) {
+//		s := kvsession.From(r)
+//		n, err := kvsession.Get[int](s, "count") // ErrNoValue on the first visit
+//		...
+//		s.Set("count", n+1)
+//	}
+//
+// The middleware works under any router built on net/http.
+//
+// # Loading and saving
+//
+// A session is read from the store the first time a handler uses it, so a
+// request that never touches it costs no store call; a request that only
+// reads costs one read and no write. A changed session is saved once, just
+// before the first byte of the response body (or when the handler returns),
+// and the cookie is sent then. Values are stored as JSON and decoded only
+// when read, into the type asked for: strings, numbers, booleans, time.Time,
+// structs with exported fields, slices and maps all round-trip.
+//
+// # Concurrent requests
+//
+// Several requests of one session often run at once. With a store that
+// implements [VersionedStore] (every store in this repository does), a save
+// is a compare-and-swap: if another request saved in between, the save
+// reloads the session, replays this request's changes on it (each Set,
+// Delete, Clear, SetPermanent and SetUser, in order) and tries again. So
+// concurrent requests that change different keys all land; two that change
+// the same key leave one value whole, the last to save. A request that
+// saves after a concurrent [Session.Destroy] or [Session.Regenerate] of the
+// same session is dropped (EventSaveDropped): the old ID never comes back.
+// With a store that lacks VersionedStore a save simply overwrites, so
+// concurrent changes can be lost.
+//
+// # Security model
+//
+//   - Session IDs are 256 random bits from crypto/rand by default, sent as
+//     base64url(ID) "." base64url(HMAC-SHA256(key, cookie name, ID)). A
+//     cookie that fails the constant-time check is rejected before any
+//     store call; binding the cookie name into the MAC stops a value from
+//     being replayed under another name.
+//   - Key rotation: the first of Config.Keys signs, all verify; cookies
+//     signed by an older key are re-signed with the first.
+//   - The store holds only a SHA-256 of the ID (plus Config.KeyPrefix), so a
+//     leaked store holds no usable session ID. Logs and events carry a short
+//     hash of that ([Session.LogID]), never an ID or cookie.
+//   - A missing, malformed, tampered, expired or unknown cookie gives a new
+//     empty session, and the presented ID is never adopted: the first write
+//     mints a new one.
+//   - Only the cookie carries the ID: query strings, forms and other
+//     headers are ignored. When a request carries several cookies with the
+//     session's name, the first one that verifies is used.
+//   - Cookies are HttpOnly, Secure, SameSite=Lax and Path=/ with no Domain
+//     by default; the "__Host-" and "__Secure-" prefixes are checked at
+//     New. Responses that set or clear the cookie carry
+//     "Cache-Control: no-store" and "Vary: Cookie".
+//   - Stored records are data only: decoding runs no code, is bounded by
+//     Config.MaxRecordBytes and by a nesting limit, and a corrupt record
+//     reads as missing and is reported (EventCorruptRecord).
+//   - Call [Session.Regenerate] on login and on every change of
+//     privilege, and [Session.Destroy] on logout.
+//
+// # Expiry
+//
+// A session ends Config.Lifetime after its creation, whatever the
+// activity, and, with Config.IdleTimeout, after that long without a
+// request. Both are enforced on the server. Idle deadlines are extended
+// without rewriting the session's data ([Toucher]), at most once per
+// Config.IdleRefresh. Stores pass the expiry to their engine's own TTL where
+// it has one; others need [Manager.Cleanup], for instance run by
+// [Manager.CleanupEvery] in a goroutine you own.
+//
+// # Failures
+//
+// The middleware fails closed. If the store fails while loading a session,
+// the session's methods return an error wrapping [ErrLoad] and the
+// response is replaced by Config.ErrorHandler (503 by default), without
+// changing the client's cookie; once the store is back the same session
+// works again. If a save fails, the response is the same error and no
+// cookie is sent for the unsaved ID. Every store call is bounded by
+// Config.StoreTimeout. Config.DegradeOnLoadError opts into going on with an
+// empty session that is never saved.
+//
+// # Per-user sessions
+//
+// [Session.SetUser] binds a session to a user; [Manager.UserSessions] lists
+// that user's sessions with their metadata and [Manager.RevokeUser] ends
+// them all, or all but the current one. This needs a store with a
+// [UserIndex].
+//
+// # Stores
+//
+// The [Store] interface is small: Get, Set and Delete with an absolute
+// expiry. Optional capabilities are separate interfaces found at run time:
+// [VersionedStore], [Toucher], [Lister], [ExpiredDeleter] and [UserIndex];
+// a missing one gives an error wrapping [errors.ErrUnsupported] where it is
+// needed. The packages memstore and filestore are the standard-library
+// stores; Redis, memcached, PostgreSQL, MySQL/MariaDB, SQLite and bbolt
+// stores live in modules of their own. The package storetest checks any
+// store against the contract.
+//
+// # Caveats
+//
+//   - A Session belongs to its request: do not use it after the handler
+//     returns.
+//   - Changes made after the response's first byte are not saved.
+//   - The response writer passed to handlers wraps the original; it
+//     implements Flush, ReadFrom and Unwrap, so http.ResponseController
+//     reaches the original's other features.
+package kvsession

@@ -641,7 +641,7 @@ func testDeleteExpired(t *testing.T, e *env) {
 	e.mustGet(t, live)
 	if ls, ok := e.store.(kvsession.Lister); ok {
 		err := ls.Keys(t.Context(), e.prefix+"expiring-", func(k string) error {
-			return fmt.Errorf("Keys reports %q after DeleteExpired", k)
+			return fmt.Errorf("after DeleteExpired, Keys still reports %q", k)
 		})
 		if err != nil {
 			t.Error(err)

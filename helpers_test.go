@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -354,3 +355,5 @@ func containsEvent(events []kvsession.EventKind, k kvsession.EventKind) bool {
 	}
 	return false
 }
+
+var discardLogger = slog.New(slog.DiscardHandler)

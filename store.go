@@ -43,7 +43,9 @@ type Entry struct {
 //
 // A Store is safe for concurrent use. Every method honours its context: a
 // cancelled or expired context makes it return promptly with an error that
-// wraps the context's error.
+// wraps the context's error. A write cancelled while in flight may or may
+// not have taken effect, as with any network call; the conditional writes
+// of VersionedStore keep that from losing or resurrecting data.
 //
 // Optional capabilities are separate interfaces ([VersionedStore],
 // [Toucher], [Lister], [ExpiredDeleter], [UserIndex]), discovered with a type

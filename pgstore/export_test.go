@@ -1,0 +1,4 @@
+package pgstore
+
+// SchemaStatements returns the statements CreateSchema runs.
+func (s *Store) SchemaStatements() []string { return s.schema }

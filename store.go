@@ -31,7 +31,9 @@ type Entry struct {
 	// Version identifies this state of the record for
 	// [VersionedStore.CompareAndSwap]. Every write that changes the value
 	// gives the record a version different from every earlier one under the
-	// same key. Stores that do not implement [VersionedStore] return 0.
+	// same key, even across a delete and a new write: a counter, or a random
+	// 64-bit value (a repeat is then as likely as guessing a key). Stores
+	// that do not implement [VersionedStore] return 0.
 	Version uint64
 }
 
@@ -53,7 +55,8 @@ type Entry struct {
 type Store interface {
 	// Get returns the record stored under key. A key that was never
 	// written, was deleted, or whose expiry has passed gives an error
-	// wrapping ErrNotFound, never a system error.
+	// wrapping ErrNotFound, never a system error; so does a stored record
+	// the store itself cannot parse.
 	Get(ctx context.Context, key string) (Entry, error)
 
 	// Set stores value under key until expiresAt, replacing any earlier
@@ -99,8 +102,9 @@ type Lister interface {
 	// Keys calls fn for every key in the store that starts with prefix,
 	// in no particular order, streaming rather than loading every key into
 	// memory. Keys of expired records may or may not be reported. A key
-	// written or deleted during the walk may or may not be reported. If fn
-	// returns an error, Keys stops and returns it.
+	// written or deleted during the walk may or may not be reported, and a
+	// key may be reported more than once (Redis SCAN does so while it
+	// rehashes). If fn returns an error, Keys stops and returns it.
 	Keys(ctx context.Context, prefix string, fn func(key string) error) error
 }
 

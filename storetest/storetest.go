@@ -598,6 +598,7 @@ func testKeys(t *testing.T, e *env) {
 		t.Fatalf("Keys: %v", err)
 	}
 	slices.Sort(got)
+	got = slices.Compact(got) // the contract allows repeats
 	if !slices.Equal(got, want) {
 		t.Errorf("Keys = %q, want %q", got, want)
 	}

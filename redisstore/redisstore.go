@@ -1,0 +1,461 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kvsession/kvsession"
+	"github.com/redis/go-redis/v9"
+)
+
+var (
+	_ kvsession.VersionedStore = (*Store)(nil)
+	_ kvsession.Toucher        = (*Store)(nil)
+	_ kvsession.Lister         = (*Store)(nil)
+	_ kvsession.UserIndex      = (*Store)(nil)
+)
+
+// DefaultPrefix is the key namespace of a Store whose Options leave Prefix
+// empty.
+const DefaultPrefix = "kvsession:"
+
+// Options configure a Store. The zero value is ready to use.
+type Options struct {
+	// Prefix is put before every Redis key the store writes, so that
+	// several applications, or a store and unrelated data, can share one
+	// Redis database. Records live under Prefix+"s:" and user indexes under
+	// Prefix+"u:". On a cluster, a Prefix holding a hash tag ("{app}:")
+	// puts every key of the store in one slot, and so on one node: it
+	// works, but it does not scale. Default: [DefaultPrefix].
+	Prefix string
+}
+
+// Store keeps records in Redis: standalone, behind Sentinel, or in a
+// Cluster, through one [redis.UniversalClient]. It is safe for concurrent
+// use. Create one with [New].
+type Store struct {
+	client    redis.UniversalClient
+	recPrefix string // prefix + "s:"
+	usrPrefix string // prefix + "u:"
+}
+
+// New returns a Store that keeps its records in Redis through client. The
+// caller keeps ownership of client: closing it is the caller's job, after
+// the last use of the Store. A nil opts means the zero Options.
+//
+// New makes no network call. The client's own options decide timeouts and
+// retries; set ContextTimeoutEnabled in them so that the deadline of the
+// context passed to each call bounds that call (see the package doc).
+func New(client redis.UniversalClient, opts *Options) *Store {
+	if client == nil {
+		panic("redisstore: New: nil client")
+	}
+	prefix := DefaultPrefix
+	if opts != nil && opts.Prefix != "" {
+		prefix = opts.Prefix
+	}
+	return &Store{
+		client:    client,
+		recPrefix: prefix + "s:",
+		usrPrefix: prefix + "u:",
+	}
+}
+
+// A record is stored as one Redis string: a fixed header followed by the
+// value.
+//
+//	byte 0      format, 1
+//	bytes 1-8   version, big-endian uint64, never 0
+//	bytes 9-16  expiry, big-endian Unix milliseconds, 0 for none
+//	bytes 17-   value
+const (
+	recordFormat = 1
+	headerSize   = 17
+	versionOff   = 1
+	expiryOff    = 9
+)
+
+// expiryMillis returns the expiry of t for the header and PXAT: 0 for the
+// zero time, and at least 1 otherwise, so that an instant at or before the
+// Unix epoch still reads as past rather than as "never".
+func expiryMillis(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return max(t.UnixMilli(), 1)
+}
+
+// newVersion returns a random non-zero version. Versions are random rather
+// than counted so that they do not repeat for a key even after the key is
+// deleted and written again: a counter kept in Redis would die with the
+// record. The chance that a write reuses the one version a stale caller
+// holds is 2^-64.
+func newVersion() uint64 {
+	for {
+		if v := rand.Uint64(); v != 0 {
+			return v
+		}
+	}
+}
+
+// encode returns the stored form of a record with a new version.
+func encode(value []byte, expMillis int64) []byte {
+	b := make([]byte, headerSize+len(value))
+	b[0] = recordFormat
+	binary.BigEndian.PutUint64(b[versionOff:], newVersion())
+	binary.BigEndian.PutUint64(b[expiryOff:], uint64(expMillis))
+	copy(b[headerSize:], value)
+	return b
+}
+
+func versionBytes(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+
+// errMalformed reports a value under the store's namespace that this
+// package did not write. It reads as missing.
+var errMalformed = fmt.Errorf("malformed record: %w", kvsession.ErrNotFound)
+
+// wrap turns an error from go-redis into one of the store's: redis.Nil
+// becomes ErrNotFound, and an error that happened while ctx was done also
+// wraps ctx's error, which go-redis does not always do.
+func wrap(ctx context.Context, op string, err error) error {
+	if errors.Is(err, redis.Nil) {
+		return fmt.Errorf("redisstore: %s: %w", op, kvsession.ErrNotFound)
+	}
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		return fmt.Errorf("redisstore: %s: %w: %w", op, cerr, err)
+	}
+	return fmt.Errorf("redisstore: %s: %w", op, err)
+}
+
+func notFound(op string) error {
+	return fmt.Errorf("redisstore: %s: %w", op, kvsession.ErrNotFound)
+}
+
+func conflict(op string) error {
+	return fmt.Errorf("redisstore: %s: %w", op, kvsession.ErrConflict)
+}
+
+// Get implements [kvsession.Store] with one GET.
+func (s *Store) Get(ctx context.Context, key string) (kvsession.Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return kvsession.Entry{}, fmt.Errorf("redisstore: get: %w", err)
+	}
+	b, err := s.client.Get(ctx, s.recPrefix+key).Result()
+	if err != nil {
+		return kvsession.Entry{}, wrap(ctx, "get", err)
+	}
+	if len(b) < headerSize || b[0] != recordFormat {
+		return kvsession.Entry{}, fmt.Errorf("redisstore: get: %w", errMalformed)
+	}
+	e := kvsession.Entry{
+		// Converting the string copies the bytes: the caller owns them.
+		Value:   []byte(b[headerSize:]),
+		Version: binary.BigEndian.Uint64([]byte(b[versionOff:expiryOff])),
+	}
+	if ms := int64(binary.BigEndian.Uint64([]byte(b[expiryOff:headerSize]))); ms != 0 {
+		e.ExpiresAt = time.UnixMilli(ms)
+	}
+	return e, nil
+}
+
+// setArgs returns the arguments of a SET of rec with expiry ms.
+func setArgs(key string, rec []byte, ms int64) []any {
+	if ms == 0 {
+		return []any{"set", key, rec}
+	}
+	return []any{"set", key, rec, "pxat", ms}
+}
+
+// Set implements [kvsession.Store] with one SET ... PXAT, which writes the
+// value and its expiry together (or clears the expiry, for a zero
+// expiresAt). An expiresAt in the past deletes the record.
+func (s *Store) Set(ctx context.Context, key string, value []byte, expiresAt time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("redisstore: set: %w", err)
+	}
+	ms := expiryMillis(expiresAt)
+	rec := encode(value, ms)
+	cmd := redis.NewStatusCmd(ctx, setArgs(s.recPrefix+key, rec, ms)...)
+	if err := s.client.Process(ctx, cmd); err != nil {
+		return wrap(ctx, "set", err)
+	}
+	return nil
+}
+
+// Delete implements [kvsession.Store] with one DEL.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("redisstore: delete: %w", err)
+	}
+	if err := s.client.Del(ctx, s.recPrefix+key).Err(); err != nil {
+		return wrap(ctx, "delete", err)
+	}
+	return nil
+}
+
+// The scripts below each touch one key, so they run on a cluster too.
+// Their arguments are strings and they never turn a version into a Lua
+// number (a double, which cannot hold 64 bits). The 1 they compare the
+// first byte with is recordFormat. They return 0 when no live
+// record of this package exists under the key, 1 on a version conflict and
+// 2 on success.
+
+// casScript: ARGV[1] is the expected version (8 bytes), ARGV[2] the new
+// record, ARGV[3] its expiry in Unix milliseconds ("0" for none).
+var casScript = redis.NewScript(`
+local h = redis.call('GETRANGE', KEYS[1], 0, 16)
+if #h < 17 or string.byte(h, 1) ~= 1 then return 0 end
+if string.sub(h, 2, 9) ~= ARGV[1] then return 1 end
+if ARGV[3] == '0' then
+	redis.call('SET', KEYS[1], ARGV[2])
+else
+	redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[3])
+end
+return 2
+`)
+
+// cadScript: ARGV[1] is the expected version (8 bytes).
+var cadScript = redis.NewScript(`
+local h = redis.call('GETRANGE', KEYS[1], 0, 16)
+if #h < 17 or string.byte(h, 1) ~= 1 then return 0 end
+if string.sub(h, 2, 9) ~= ARGV[1] then return 1 end
+redis.call('DEL', KEYS[1])
+return 2
+`)
+
+// touchScript: ARGV[1] is the new expiry header field (8 bytes), ARGV[2]
+// the same expiry in Unix milliseconds ("0" for none). It rewrites the 8
+// bytes of the header in place, not the value, and keeps the version.
+var touchScript = redis.NewScript(`
+local h = redis.call('GETRANGE', KEYS[1], 0, 16)
+if #h < 17 or string.byte(h, 1) ~= 1 then return 0 end
+redis.call('SETRANGE', KEYS[1], 9, ARGV[1])
+if ARGV[2] == '0' then
+	redis.call('PERSIST', KEYS[1])
+else
+	redis.call('PEXPIREAT', KEYS[1], ARGV[2])
+end
+return 2
+`)
+
+// runScript runs a conditional script and maps its result to an error.
+func (s *Store) runScript(ctx context.Context, op string, sc *redis.Script, key string, args ...any) error {
+	n, err := sc.Run(ctx, s.client, []string{s.recPrefix + key}, args...).Int()
+	if err != nil {
+		return wrap(ctx, op, err)
+	}
+	switch n {
+	case 0:
+		return notFound(op)
+	case 1:
+		return conflict(op)
+	}
+	return nil
+}
+
+// CompareAndSwap implements [kvsession.VersionedStore] with one script
+// that compares the version and SETs the record with its expiry.
+func (s *Store) CompareAndSwap(ctx context.Context, key string, value []byte, expiresAt time.Time, old uint64) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("redisstore: compare and swap: %w", err)
+	}
+	ms := expiryMillis(expiresAt)
+	rec := encode(value, ms)
+	return s.runScript(ctx, "compare and swap", casScript, key, versionBytes(old), rec, strconv.FormatInt(ms, 10))
+}
+
+// CompareAndDelete implements [kvsession.VersionedStore] with one script.
+func (s *Store) CompareAndDelete(ctx context.Context, key string, old uint64) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("redisstore: compare and delete: %w", err)
+	}
+	return s.runScript(ctx, "compare and delete", cadScript, key, versionBytes(old))
+}
+
+// Touch implements [kvsession.Toucher] with one script that rewrites the
+// expiry in the record's header and the key's TTL, leaving the value and
+// the version alone. An expiresAt in the past deletes the record.
+func (s *Store) Touch(ctx context.Context, key string, expiresAt time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("redisstore: touch: %w", err)
+	}
+	ms := expiryMillis(expiresAt)
+	hdr := binary.BigEndian.AppendUint64(nil, uint64(ms))
+	return s.runScript(ctx, "touch", touchScript, key, hdr, strconv.FormatInt(ms, 10))
+}
+
+// scanBatch is the COUNT hint of each SCAN: how many hash buckets Redis
+// visits per call, and so roughly how many keys a call returns.
+const scanBatch = 1000
+
+// scanner is the part of a client that Keys needs.
+type scanner interface {
+	Scan(ctx context.Context, cursor uint64, match string, count int64) *redis.ScanCmd
+}
+
+// nodes returns the clients to SCAN: every master of a cluster, every
+// shard of a ring, or the client itself.
+func (s *Store) nodes(ctx context.Context) ([]scanner, error) {
+	var (
+		mu    sync.Mutex
+		nodes []scanner
+	)
+	collect := func(_ context.Context, c *redis.Client) error {
+		mu.Lock()
+		nodes = append(nodes, c)
+		mu.Unlock()
+		return nil
+	}
+	switch c := s.client.(type) {
+	case *redis.ClusterClient:
+		if err := c.ForEachMaster(ctx, collect); err != nil {
+			return nil, err
+		}
+	case *redis.Ring:
+		if err := c.ForEachShard(ctx, collect); err != nil {
+			return nil, err
+		}
+	default:
+		nodes = append(nodes, s.client)
+	}
+	return nodes, nil
+}
+
+// Keys implements [kvsession.Lister] with SCAN, never KEYS: on a cluster it
+// walks every master in turn, one batch at a time, and calls fn from the
+// calling goroutine only. As with SCAN itself, a key may be reported more
+// than once if Redis rehashes during the walk, and a key that a cluster
+// migrates to another node during the walk may be missed.
+func (s *Store) Keys(ctx context.Context, prefix string, fn func(key string) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("redisstore: keys: %w", err)
+	}
+	nodes, err := s.nodes(ctx)
+	if err != nil {
+		return wrap(ctx, "keys", err)
+	}
+	match := globEscape(s.recPrefix+prefix) + "*"
+	for _, n := range nodes {
+		var cursor uint64
+		for {
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("redisstore: keys: %w", err)
+			}
+			keys, next, err := n.Scan(ctx, cursor, match, scanBatch).Result()
+			if err != nil {
+				return wrap(ctx, "keys", err)
+			}
+			for _, k := range keys {
+				k, ok := strings.CutPrefix(k, s.recPrefix)
+				if !ok || !strings.HasPrefix(k, prefix) {
+					continue // cannot happen with a correct MATCH; be safe
+				}
+				if err := fn(k); err != nil {
+					return err
+				}
+			}
+			if next == 0 {
+				break
+			}
+			cursor = next
+		}
+	}
+	return nil
+}
+
+// globEscape quotes the characters that Redis glob patterns treat
+// specially, so that MATCH sees s literally.
+func globEscape(s string) string {
+	if !strings.ContainsAny(s, `*?[]\`) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '*', '?', '[', ']', '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// The user index of a user is a sorted set at Prefix+"u:"+user: members are
+// record keys (without the store prefix), scores their index expiry in
+// Unix milliseconds, +inf for none. Its scripts read Redis's clock, which
+// also decides when records expire.
+
+// addUserScript: ARGV[1] is the key, ARGV[2] its expiry score. It drops
+// expired entries, adds the pair keeping the later expiry (ZADD GT), and
+// sets the set's own expiry to its latest entry's.
+var addUserScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('ZADD', KEYS[1], 'GT', ARGV[2], ARGV[1])
+local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if #top == 0 then return 0 end
+if top[2] == 'inf' then
+	redis.call('PERSIST', KEYS[1])
+else
+	redis.call('PEXPIREAT', KEYS[1], top[2])
+end
+return 1
+`)
+
+// userKeysScript drops expired entries and returns the others.
+var userKeysScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+return redis.call('ZRANGE', KEYS[1], 0, -1)
+`)
+
+// AddUserKey implements [kvsession.UserIndex] with one script.
+func (s *Store) AddUserKey(ctx context.Context, user, key string, expiresAt time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("redisstore: add user key: %w", err)
+	}
+	score := "+inf"
+	if ms := expiryMillis(expiresAt); ms != 0 {
+		score = strconv.FormatInt(ms, 10)
+	}
+	if err := addUserScript.Run(ctx, s.client, []string{s.usrPrefix + user}, key, score).Err(); err != nil {
+		return wrap(ctx, "add user key", err)
+	}
+	return nil
+}
+
+// UserKeys implements [kvsession.UserIndex] with one script, which also
+// drops the user's expired entries.
+func (s *Store) UserKeys(ctx context.Context, user string) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("redisstore: user keys: %w", err)
+	}
+	keys, err := userKeysScript.Run(ctx, s.client, []string{s.usrPrefix + user}).StringSlice()
+	if err != nil {
+		return nil, wrap(ctx, "user keys", err)
+	}
+	return keys, nil
+}
+
+// RemoveUserKey implements [kvsession.UserIndex] with one ZREM.
+func (s *Store) RemoveUserKey(ctx context.Context, user, key string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("redisstore: remove user key: %w", err)
+	}
+	if err := s.client.ZRem(ctx, s.usrPrefix+user, key).Err(); err != nil {
+		return wrap(ctx, "remove user key", err)
+	}
+	return nil
+}

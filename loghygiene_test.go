@@ -1,0 +1,76 @@
+package kvsession_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/kvsession/kvsession"
+)
+
+// TestLogsCarryNoIDs runs every lifecycle path with logs and events
+// captured at the most verbose level and checks that no cookie value, ID
+// or part of one appears in any of them.
+func TestLogsCarryNoIDs(t *testing.T) {
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	var events []string
+	logger := slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	h := newHarness(t, kvsession.Config{
+		Logger: logger,
+		OnEvent: func(_ context.Context, e kvsession.Event) {
+			mu.Lock()
+			events = append(events, fmt.Sprintf("%v %s %v", e.Kind, e.LogID, e.Err))
+			mu.Unlock()
+		},
+	})
+	c := h.client()
+	var cookies []string
+	remember := func() { cookies = append(cookies, h.sessionCookie(c)) }
+	h.mustDo(c, "/count", "1")
+	remember()
+	h.mustDo(c, "/login?user=ada", "logged in")
+	remember()
+	h.mustDo(c, "/regenerate", "regenerated")
+	remember()
+	h.raw("/get?key=x", "session="+cookies[0]) // unknown ID
+	tampered := []byte(cookies[2])
+	tampered[3] ^= 1
+	h.raw("/get?key=x", "session="+string(tampered)) // invalid cookie
+	h.store.setFaults(errStoreDown, errStoreDown, false)
+	h.do(c, "/count") // store error
+	h.store.setFaults(nil, nil, false)
+	h.mustDo(c, "/destroy", "destroyed")
+
+	mu.Lock()
+	all := logs.String() + strings.Join(events, "\n")
+	mu.Unlock()
+	if !strings.Contains(all, "regenerated") || !strings.Contains(all, "store error") || !strings.Contains(all, "invalid cookie") {
+		t.Fatalf("the captured logs miss events they should have:\n%s", all)
+	}
+	for _, ck := range append(cookies, string(tampered)) {
+		id, mac, _ := strings.Cut(ck, ".")
+		raw, _ := base64.RawURLEncoding.DecodeString(id)
+		for _, secret := range []string{ck, id, mac, id[:16], mac[:16], fmt.Sprintf("%x", raw)[:16], string(raw)} {
+			if secret != "" && strings.Contains(all, secret) {
+				t.Errorf("logs or events contain %q, part of a session cookie", secret)
+			}
+		}
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}

@@ -1,0 +1,72 @@
+// Package boltstore is a [kvsession.Store] in a bbolt database
+// (go.etcd.io/bbolt): an embedded, transactional key-value file, for one
+// process that wants its sessions to survive restarts without running a
+// server.
+//
+//	db, err := bbolt.Open("sessions.db", 0o600, &bbolt.Options{Timeout: time.Second})
+//	...
+//	store, err := boltstore.New(db, nil)
+//
+// # Layout
+//
+// New creates, if missing, a top-level bucket ([Options.Bucket], default
+// "kvsession") holding three buckets:
+//
+//	records  key -> format (1 byte, 1) | expiresAt (8) | version (8) | value
+//	users    uvarint(len(user)) | user | key -> expiresAt (8)
+//	expiry   expiresAt (8) | kind (1 byte: 'r' record, 'u' user entry) | records or users key -> empty
+//
+// Integers are big-endian. expiresAt is Unix milliseconds, 0 for no expiry
+// (instants at or before the epoch are stored as 1, so they stay expired).
+// Keys are stored as they are, byte for byte: any key is valid and keys
+// that differ only in case stay distinct. The expiry bucket indexes every
+// record and user entry that has an expiry, ordered by it, so that a sweep
+// reads only what has expired.
+//
+// # Expiry
+//
+// One clock decides expiry: the application's ([Options.Now], time.Now by
+// default). A record whose expiry is not after now reads as missing at once;
+// it stays in the file until [Store.DeleteExpired] removes it. DeleteExpired
+// walks the expiry bucket from its oldest entry and deletes at most 1000
+// entries per write transaction, so other writers get the database between
+// batches. Schedule it, for example with the root package's cleanup helper.
+//
+// # Versions
+//
+// Every write that changes a value takes the records bucket's next sequence
+// number as the record's version: versions never repeat within a database
+// file, not even across a delete and a re-creation of the key. Conditional
+// writes ([Store.CompareAndSwap], [Store.CompareAndDelete], [Store.Touch])
+// read, check and write in one update transaction. Touch keeps the version.
+//
+// # Capabilities
+//
+// Store implements every optional capability: [kvsession.VersionedStore],
+// [kvsession.Toucher], [kvsession.Lister], [kvsession.ExpiredDeleter] and
+// [kvsession.UserIndex].
+//
+// # Caveats
+//
+// bbolt holds an exclusive lock on the file while it is open for writing:
+// one process per file. A second process that opens it waits for the lock
+// (give [bbolt.Options.Timeout] so it fails instead of hanging). A
+// command-line tool that inspects the sessions should run while the
+// application is stopped, or open the file with bbolt.Options{ReadOnly:
+// true}, which takes a shared lock and so also waits for the application to
+// close the file. On a read-only database, New creates nothing, reads
+// work, and writes fail.
+//
+// Every write is a bbolt update transaction: it is serialised with the other
+// writes and, unless the database was opened with NoSync, costs an fsync.
+//
+// bbolt has no notion of a context. Every method checks its context before
+// each transaction (and DeleteExpired and Keys between batches), but a
+// transaction that has started runs to its end.
+//
+// A record that does not decode (too short, unknown format, version 0) reads
+// as missing, and the next Set replaces it.
+//
+// Store never keeps a slice that bbolt returns beyond its transaction: it
+// copies what it returns.
+package boltstore

@@ -1,0 +1,263 @@
+package sqlitestore_test
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/kvsession/kvsession"
+	"github.com/kvsession/kvsession/sqlitestore"
+	"github.com/kvsession/kvsession/storetest"
+)
+
+// dsn is how the package doc tells users to open a database.
+func dsn(path string) string {
+	return "file:" + path + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
+}
+
+func openDB(tb testing.TB) *sql.DB {
+	tb.Helper()
+	db, err := sql.Open("sqlite", dsn(filepath.Join(tb.TempDir(), "sessions.db")))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
+
+func newStore(tb testing.TB, db *sql.DB, opts *sqlitestore.Options) *sqlitestore.Store {
+	tb.Helper()
+	s, err := sqlitestore.New(db, opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := s.CreateSchema(tb.Context()); err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
+// sessionRounds keeps the kit's 50-writer rounds affordable: SQLite lets
+// one writer in at a time, and waiting writers poll for the lock.
+const sessionRounds = 20
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, storetest.Harness{
+		NewStore: func(t *testing.T, c *storetest.Clock) kvsession.Store {
+			return newStore(t, openDB(t), &sqlitestore.Options{Now: c.Now})
+		},
+		SessionRounds: sessionRounds,
+	})
+}
+
+// TestConformanceOneConnection runs the kit against a pool of one
+// connection, the setting that needs no busy_timeout.
+func TestConformanceOneConnection(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	storetest.Run(t, storetest.Harness{
+		NewStore: func(t *testing.T, c *storetest.Clock) kvsession.Store {
+			db := openDB(t)
+			db.SetMaxOpenConns(1)
+			return newStore(t, db, &sqlitestore.Options{Now: c.Now, Table: "sessions"})
+		},
+		SessionRounds: sessionRounds,
+	})
+}
+
+func BenchmarkStore(b *testing.B) {
+	storetest.RunBenchmarks(b, func(b *testing.B) kvsession.Store { return newStore(b, openDB(b), nil) })
+}
+
+func TestNewRejectsBadTable(t *testing.T) {
+	db := openDB(t)
+	for _, name := range []string{"1abc", "a-b", "a b", "sessions; DROP TABLE x", `"q"`, "ключ", "a23456789012345678901234567890123456789012345678x"} {
+		if _, err := sqlitestore.New(db, &sqlitestore.Options{Table: name}); err == nil {
+			t.Errorf("New with table %q succeeded, want an error", name)
+		}
+	}
+	if _, err := sqlitestore.New(nil, nil); err == nil {
+		t.Error("New(nil, nil) succeeded, want an error")
+	}
+}
+
+func TestCreateSchemaIsIdempotent(t *testing.T) {
+	db := openDB(t)
+	s := newStore(t, db, nil)
+	if err := s.Set(t.Context(), "k", []byte("v"), time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateSchema(t.Context()); err != nil {
+		t.Fatalf("second CreateSchema: %v", err)
+	}
+	if got, err := s.Get(t.Context(), "k"); err != nil || string(got.Value) != "v" {
+		t.Errorf("after a second CreateSchema Get = %q, %v; want %q", got.Value, err, "v")
+	}
+}
+
+// TestTablesAreSeparate checks that two stores on one database with
+// different tables do not see each other's records.
+func TestTablesAreSeparate(t *testing.T) {
+	db := openDB(t)
+	a := newStore(t, db, &sqlitestore.Options{Table: "app_a"})
+	b := newStore(t, db, &sqlitestore.Options{Table: "app_b"})
+	if err := a.Set(t.Context(), "k", []byte("a"), time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Get(t.Context(), "k"); !errors.Is(err, kvsession.ErrNotFound) {
+		t.Errorf("Get from the other table = %v, want ErrNotFound", err)
+	}
+}
+
+// TestCorruptRecord writes rows the store never writes and checks that they
+// read as missing, never as a panic or a system error, and that Set
+// replaces them.
+func TestCorruptRecord(t *testing.T) {
+	db := openDB(t)
+	s := newStore(t, db, nil)
+	ctx := t.Context()
+	future := time.Now().Add(time.Hour).UnixMilli()
+	rows := map[string][]any{
+		"text-expiry":     {[]byte("v"), "soon", int64(7)},
+		"text-version":    {[]byte("v"), future, "x"},
+		"zero-version":    {[]byte("v"), future, int64(0)},
+		"negative-ver":    {[]byte("v"), future, int64(-5)},
+		"integer-value":   {int64(42), future, int64(7)},
+		"real-expiry":     {[]byte("v"), 1e300, int64(7)},
+		"negative-expiry": {[]byte("v"), int64(-1), int64(7)},
+	}
+	for key, r := range rows {
+		if _, err := db.ExecContext(ctx, `INSERT INTO kvsession_sessions (key, value, expires_at, version) VALUES (?, ?, ?, ?)`,
+			append([]any{[]byte(key)}, r...)...); err != nil {
+			t.Fatalf("insert %s: %v", key, err)
+		}
+	}
+	for key := range rows {
+		_, err := s.Get(ctx, key)
+		if !errors.Is(err, kvsession.ErrNotFound) {
+			t.Errorf("Get(%q) of a corrupt row = %v, want ErrNotFound", key, err)
+		}
+		if err := s.Set(ctx, key, []byte("fresh"), time.Time{}); err != nil {
+			t.Fatalf("Set over a corrupt row: %v", err)
+		}
+		if got, err := s.Get(ctx, key); err != nil || string(got.Value) != "fresh" {
+			t.Errorf("Get(%q) after Set over a corrupt row = %q, %v; want %q", key, got.Value, err, "fresh")
+		}
+	}
+	if _, err := s.DeleteExpired(ctx); err != nil {
+		t.Errorf("DeleteExpired: %v", err)
+	}
+}
+
+// TestKeysBinaryPrefix checks the key-range scan around 0xff bytes, where
+// a prefix has no simple successor.
+func TestKeysBinaryPrefix(t *testing.T) {
+	s := newStore(t, openDB(t), nil)
+	ctx := t.Context()
+	keys := []string{"\xff", "\xff\xff", "\xff\xffa", "\xfe\xff", "a\xff", "a\xff\x00", "b", "a"}
+	for _, k := range keys {
+		if err := s.Set(ctx, k, []byte("v"), time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for prefix, want := range map[string]int{"": 8, "\xff": 3, "\xff\xff": 2, "a\xff": 2, "a": 3, "\xfe": 1, "c": 0} {
+		n := 0
+		if err := s.Keys(ctx, prefix, func(string) error { n++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if n != want {
+			t.Errorf("Keys(%q) reported %d keys, want %d", prefix, n, want)
+		}
+	}
+}
+
+// TestKeysManyPages checks paging, and that fn may call the store, even on
+// a pool of one connection.
+func TestKeysManyPages(t *testing.T) {
+	db := openDB(t)
+	db.SetMaxOpenConns(1)
+	s := newStore(t, db, nil)
+	ctx := t.Context()
+	const n = 1234
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO kvsession_sessions VALUES (?, x'', 0, 1)`, fmt.Appendf(nil, "p-%05d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	seen := make(map[string]bool)
+	err = s.Keys(ctx, "p-", func(k string) error {
+		if seen[k] {
+			return fmt.Errorf("key %q reported twice", k)
+		}
+		seen[k] = true
+		return s.Delete(ctx, k) // calling the store from fn must not deadlock
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != n {
+		t.Errorf("Keys reported %d keys, want %d", len(seen), n)
+	}
+}
+
+// TestDeleteExpiredBatches checks a sweep larger than one batch, with user
+// index entries, under the injected clock.
+func TestDeleteExpiredBatches(t *testing.T) {
+	now := time.Now()
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	db := openDB(t)
+	s := newStore(t, db, &sqlitestore.Options{Now: clock})
+	ctx := t.Context()
+	const n = 2500
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := now.Add(time.Minute).UnixMilli()
+	for i := range n {
+		k := fmt.Appendf(nil, "k-%d", i)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO kvsession_sessions VALUES (?, x'00', ?, 1)`, k, exp); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO kvsession_sessions_users VALUES (?, ?, ?)`, []byte("u"), k, exp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Set(ctx, "forever", []byte("v"), time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.DeleteExpired(ctx); err != nil || got != 0 {
+		t.Fatalf("DeleteExpired before expiry = %d, %v; want 0", got, err)
+	}
+	mu.Lock()
+	now = now.Add(2 * time.Minute)
+	mu.Unlock()
+	if got, err := s.DeleteExpired(ctx); err != nil || got != n {
+		t.Fatalf("DeleteExpired = %d, %v; want %d", got, err, n)
+	}
+	var left int
+	if err := db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM kvsession_sessions) + (SELECT count(*) FROM kvsession_sessions_users)`).Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if left != 1 {
+		t.Errorf("%d rows left after the sweep, want 1 (the record without expiry)", left)
+	}
+}

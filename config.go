@@ -50,6 +50,14 @@ type Config struct {
 	// http.SameSiteLaxMode. SameSiteNoneMode requires Secure.
 	SameSite http.SameSite
 
+	// Header, if set, is a request header that may carry the signed
+	// session token instead of the cookie, for API clients that do not
+	// keep cookies ("X-Session-Token", say). The token is the cookie's
+	// value; responses that set the cookie also carry it in this header
+	// (empty when the session is destroyed). Default: none; only the
+	// cookie carries the ID, and query strings and forms never do.
+	Header string
+
 	// Permanent makes new sessions permanent: their cookie carries an
 	// expiry (the session's lifetime) and survives browser restarts.
 	// Default: false, a browser-session cookie. Session.SetPermanent
@@ -164,6 +172,9 @@ func (c Config) withDefaults() (Config, error) {
 	if err := probe.Valid(); err != nil {
 		return c, configError("cookie: %v", err)
 	}
+	if c.Header != "" && (http.CanonicalHeaderKey(c.Header) == "Cookie" || !validHeaderName(c.Header)) {
+		return c, configError("Header %q is not a usable header name", c.Header)
+	}
 	secure := !c.InsecureCookie
 	switch {
 	case strings.HasPrefix(c.CookieName, "__Host-"):
@@ -241,6 +252,15 @@ func (c Config) withDefaults() (Config, error) {
 		return c, configError("cookie name and value take %d bytes, over the %d that browsers keep", n, maxCookieSize)
 	}
 	return c, nil
+}
+
+func validHeaderName(name string) bool {
+	for _, c := range []byte(name) {
+		if !(c == '-' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return name != ""
 }
 
 func defaultErrorHandler(w http.ResponseWriter, _ *http.Request, _ error) {

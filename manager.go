@@ -89,8 +89,10 @@ func (m *Manager) Handler(next http.Handler) http.Handler {
 	})
 }
 
+// readCookie finds the session ID in the request: in the first session
+// cookie that verifies or, with Config.Header, in that header.
 func (m *Manager) readCookie(s *Session, r *http.Request) {
-	seen := findCookies(r.Header["Cookie"], m.cfg.CookieName, func(v string) bool {
+	accept := func(v string) bool {
 		id, stale := m.signer.verify(v)
 		if id == nil {
 			return false
@@ -98,8 +100,14 @@ func (m *Manager) readCookie(s *Session, r *http.Request) {
 		s.id, s.staleSig = id, stale
 		s.key = storageKey(m.cfg.KeyPrefix, id)
 		return true
-	})
-	s.hadCookie = seen > 0
+	}
+	seen := findCookies(r.Header["Cookie"], m.cfg.CookieName, accept)
+	if s.id == nil && m.cfg.Header != "" {
+		if v := r.Header.Get(m.cfg.Header); v != "" {
+			seen++
+			accept(v)
+		}
+	}
 	if seen > 0 && s.id == nil {
 		m.emit(r.Context(), Event{Kind: EventInvalidCookie})
 	}
@@ -274,6 +282,9 @@ func (m *Manager) cookie(value string) *http.Cookie {
 func (m *Manager) writeCookie(h http.Header, c *http.Cookie) {
 	if v := c.String(); v != "" {
 		h.Add("Set-Cookie", v)
+	}
+	if m.cfg.Header != "" {
+		h.Set(m.cfg.Header, c.Value) // empty when the session was destroyed
 	}
 	h.Set("Cache-Control", "no-store")
 	h.Add("Vary", "Cookie")

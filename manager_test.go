@@ -370,3 +370,38 @@ func TestNoMiddleware(t *testing.T) {
 		t.Errorf("Get on a nil session = %v, want ErrNoSession", err)
 	}
 }
+
+// Config.Header: an API client without cookies carries the token in a
+// header; without the option, that header is ignored.
+func TestHeaderTransport(t *testing.T) {
+	h := newHarness(t, kvsession.Config{Header: "X-Session-Token"})
+	rec := newRecorder()
+	h.m.Handler(app()).ServeHTTP(rec, newRequest("/set?key=a&value=b", ""))
+	token := rec.Header().Get("X-Session-Token")
+	if token == "" {
+		t.Fatal("no token in the response header")
+	}
+	req := newRequest("/get?key=a", "")
+	req.Header.Set("X-Session-Token", token)
+	rec = newRecorder()
+	h.m.Handler(app()).ServeHTTP(rec, req)
+	if rec.Body.String() != "b" {
+		t.Errorf("read with the header token = %q, want b", rec.Body.String())
+	}
+
+	plain := newHarness(t, kvsession.Config{})
+	rec = newRecorder()
+	plain.m.Handler(app()).ServeHTTP(rec, newRequest("/set?key=a&value=b", ""))
+	cookie := setCookieFor(response{cookies: rec.Result().Cookies()}, "session")
+	for _, req := range []*http.Request{
+		newRequest("/get?key=a&session="+cookie.Value, ""),
+		func() *http.Request { r := newRequest("/get?key=a", ""); r.Header.Set("X-Session-Token", cookie.Value); return r }(),
+	} {
+		before := plain.store.calls()
+		rec = newRecorder()
+		plain.m.Handler(app()).ServeHTTP(rec, req)
+		if rec.Body.String() != "" || plain.store.calls() != before {
+			t.Errorf("an ID outside the cookie was used: read %q", rec.Body.String())
+		}
+	}
+}

@@ -94,7 +94,6 @@ type Session struct {
 	regenerate bool
 	destroyKey string // storage key to delete on save
 	destroyRec record
-	hadCookie  bool
 	committed  bool
 }
 

@@ -395,7 +395,11 @@ func TestHeaderTransport(t *testing.T) {
 	cookie := setCookieFor(response{cookies: rec.Result().Cookies()}, "session")
 	for _, req := range []*http.Request{
 		newRequest("/get?key=a&session="+cookie.Value, ""),
-		func() *http.Request { r := newRequest("/get?key=a", ""); r.Header.Set("X-Session-Token", cookie.Value); return r }(),
+		func() *http.Request {
+			r := newRequest("/get?key=a", "")
+			r.Header.Set("X-Session-Token", cookie.Value)
+			return r
+		}(),
 	} {
 		before := plain.store.calls()
 		rec = newRecorder()

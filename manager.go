@@ -77,7 +77,7 @@ func backoff(ctx context.Context, attempt int) {
 // session by mistake.
 func (m *Manager) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s := &Session{m: m, ctx: r.Context(), userAgent: r.UserAgent()}
+		s := &Session{m: m, ctx: r.Context(), userAgent: truncate(r.UserAgent(), maxUserAgent)}
 		if m.cfg.RecordRemoteAddr {
 			s.remote = r.RemoteAddr
 		}
@@ -87,6 +87,16 @@ func (m *Manager) Handler(next http.Handler) http.Handler {
 		next.ServeHTTP(rw, r)
 		rw.commit()
 	})
+}
+
+// maxUserAgent bounds the user agent kept in a session's metadata.
+const maxUserAgent = 512
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }
 
 // readCookie finds the session ID in the request: in the first session
@@ -185,6 +195,18 @@ func (w *responseWriter) Flush() {
 
 // Unwrap returns the underlying writer, for http.ResponseController.
 func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Key returns the store key of the session that a cookie value (or header
+// token) names, for tools that inspect or revoke a session given its
+// cookie. It returns ErrInvalidCookie if the value does not verify. It
+// does not check that the session exists.
+func (m *Manager) Key(cookieValue string) (string, error) {
+	id, _ := m.signer.verify(cookieValue)
+	if id == nil {
+		return "", ErrInvalidCookie
+	}
+	return storageKey(m.cfg.KeyPrefix, id), nil
+}
 
 // The store calls, each bounded by the store timeout.
 

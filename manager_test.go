@@ -409,3 +409,49 @@ func TestHeaderTransport(t *testing.T) {
 		}
 	}
 }
+
+func TestSessionSizeLimit(t *testing.T) {
+	h := newHarness(t, kvsession.Config{MaxRecordBytes: 4096})
+	var errs []error
+	h.m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := kvsession.From(r)
+		errs = append(errs, s.Set("small", strings.Repeat("x", 1000)))
+		errs = append(errs, s.Set("big", strings.Repeat("x", 4000)))
+		errs = append(errs, s.Set("small2", strings.Repeat("x", 1000)))
+	})).ServeHTTP(newRecorder(), newRequest("/", ""))
+	if errs[0] != nil || errs[2] != nil {
+		t.Errorf("Sets within the limit failed: %v", errs)
+	}
+	if !errorIs(errs[1], kvsession.ErrTooLarge) {
+		t.Errorf("Set above MaxRecordBytes = %v, want ErrTooLarge", errs[1])
+	}
+	var keys []string
+	h.store.Keys(t.Context(), "", func(k string) error { keys = append(keys, k); return nil })
+	if len(keys) != 1 {
+		t.Fatalf("store keys = %q, want the one session saved without the oversized value", keys)
+	}
+	e, _ := h.store.Get(t.Context(), keys[0])
+	if len(e.Value) > 4096 || len(e.Value) < 2000 {
+		t.Errorf("stored record is %d bytes", len(e.Value))
+	}
+}
+
+func TestManagerKey(t *testing.T) {
+	h := newHarness(t, kvsession.Config{})
+	c := h.client()
+	h.mustDo(c, "/count", "1")
+	key, err := h.m.Key(h.sessionCookie(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.store.Get(t.Context(), key); err != nil {
+		t.Errorf("Key of the client's cookie names no record: %v", err)
+	}
+	if _, err := h.m.Key("forged"); !errorIs(err, kvsession.ErrInvalidCookie) {
+		t.Errorf("Key of a forged cookie = %v, want ErrInvalidCookie", err)
+	}
+	if err := h.m.Revoke(t.Context(), key); err != nil {
+		t.Fatal(err)
+	}
+	h.mustDo(c, "/count", "1")
+}

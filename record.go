@@ -79,12 +79,34 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-func (r record) encodedSize() int {
-	n := 3 + 3*binary.MaxVarintLen64 + len(r.user) + len(r.userAgent) + len(r.remote) + 4*binary.MaxVarintLen64
-	for _, f := range r.fields {
-		n += len(f.key) + len(f.raw) + 2*binary.MaxVarintLen64
+func uvarintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
 	}
 	return n
+}
+
+func stringLen(n int) int { return uvarintLen(uint64(n)) + n }
+
+// encodedSize returns the exact length of r.encode().
+func (r record) encodedSize() int {
+	n := 2 + 2*binary.MaxVarintLen64 + 1 + stringLen(len(r.user)) + stringLen(len(r.userAgent)) +
+		stringLen(len(r.remote)) + uvarintLen(uint64(len(r.fields)))
+	n -= 2*binary.MaxVarintLen64 - varintLen(r.created.UnixMilli()) - varintLen(r.updated.UnixMilli())
+	for _, f := range r.fields {
+		n += stringLen(len(f.key)) + stringLen(len(f.raw))
+	}
+	return n
+}
+
+func varintLen(v int64) int {
+	u := uint64(v) << 1
+	if v < 0 {
+		u = ^u
+	}
+	return uvarintLen(u)
 }
 
 func (r record) encode() []byte {

@@ -96,3 +96,11 @@ func TestJSONDepth(t *testing.T) {
 		t.Error("decodeValue accepted a value nested deeper than the limit")
 	}
 }
+
+func TestEncodedSizeIsExact(t *testing.T) {
+	for _, r := range []record{sampleRecord(), {}, {created: time.UnixMilli(-5), fields: []field{{string(make([]byte, 300)), make([]byte, 20000)}}}} {
+		if got, want := r.encodedSize(), len(r.encode()); got != want {
+			t.Errorf("encodedSize = %d, len(encode()) = %d", got, want)
+		}
+	}
+}

@@ -24,6 +24,10 @@ var (
 	// or a value is nested too deeply.
 	ErrTooLarge = errors.New("kvsession: session too large")
 
+	// ErrInvalidCookie: a cookie value that this manager did not issue or
+	// no longer accepts.
+	ErrInvalidCookie = errors.New("kvsession: invalid session cookie")
+
 	// ErrLoad wraps the store's error when a session could not be loaded.
 	// The middleware then answers with Config.ErrorHandler.
 	ErrLoad = errors.New("kvsession: cannot load session")
@@ -253,11 +257,30 @@ func (s *Session) Set(key string, v any) error {
 		return err
 	}
 	defer s.mu.Unlock()
-	if i := s.rec.index(key); i >= 0 && string(s.rec.fields[i].raw) == string(raw) {
+	i := s.rec.index(key)
+	if i >= 0 && string(s.rec.fields[i].raw) == string(raw) {
 		return nil // unchanged: no write
+	}
+	if size := s.sizeWith(i, key, raw); size > s.m.cfg.MaxRecordBytes {
+		return fmt.Errorf("kvsession: set %q: %w: the session would take %d bytes, above MaxRecordBytes %d",
+			key, ErrTooLarge, size, s.m.cfg.MaxRecordBytes)
 	}
 	s.record(op{kind: opSet, key: key, raw: raw})
 	return nil
+}
+
+// sizeWith returns the encoded size of the session with raw stored under
+// key (field i, or a new field if i < 0). s.mu is held.
+func (s *Session) sizeWith(i int, key string, raw []byte) int {
+	r := s.rec
+	if !s.exists {
+		r.userAgent, r.remote = s.userAgent, s.remote
+	}
+	size := r.encodedSize() + stringLen(len(raw))
+	if i >= 0 {
+		return size - stringLen(len(r.fields[i].raw))
+	}
+	return size + stringLen(len(key)) + 1 // +1: the field count may grow a byte
 }
 
 // Delete removes the value under key. Deleting a missing key is not an

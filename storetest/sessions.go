@@ -1,14 +1,18 @@
 package storetest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/kvsession/kvsession"
 )
@@ -129,6 +133,8 @@ func runSessionTests(t *testing.T, h Harness) {
 		{"RegenerateRace", testRegenerateRace},
 		{"InstancesShareSessions", testInstancesShare},
 		{"UserSessions", testUserSessions},
+		{"HostileCookies", testHostileCookies},
+		{"CorruptRecords", testCorruptRecords},
 	}
 	for _, tt := range tests {
 		t.Run("Sessions/"+tt.name, func(t *testing.T) {
@@ -393,3 +399,112 @@ func (e *env) wantKeys(t *testing.T, n int) {
 }
 
 var discardLogger = slog.New(slog.DiscardHandler)
+
+// countingStore counts the calls that reach a store.
+type countingStore struct {
+	kvsession.Store
+	calls atomic.Int64
+}
+
+func (c *countingStore) Get(ctx context.Context, key string) (kvsession.Entry, error) {
+	c.calls.Add(1)
+	return c.Store.Get(ctx, key)
+}
+
+func (c *countingStore) Set(ctx context.Context, key string, v []byte, exp time.Time) error {
+	c.calls.Add(1)
+	return c.Store.Set(ctx, key, v, exp)
+}
+
+func (c *countingStore) Delete(ctx context.Context, key string) error {
+	c.calls.Add(1)
+	return c.Store.Delete(ctx, key)
+}
+
+// HostileCookies are session cookie values that must never reach a store.
+var HostileCookies = []string{
+	"", " ", `""`, "\x00", "a\r\nSet-Cookie: x=y", "../../../../etc/passwd", "%2e%2e%2f", "ключ",
+	strings.Repeat("A", 5000), strings.Repeat(".", 87), "null", "{\"id\":1}", "' OR '1'='1",
+	strings.Repeat("A", 43) + "." + strings.Repeat("A", 43),
+}
+
+// testHostileCookies sends tampered and hostile cookies through the
+// middleware: no 5xx, no store call, a fresh session.
+func testHostileCookies(t *testing.T, e *sessionEnv) {
+	counter := &countingStore{Store: e.store}
+	m, err := kvsession.New(counter, kvsession.Config{Keys: [][]byte{sessionTestKey}, KeyPrefix: e.prefix, Logger: discardLogger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	valid := strings.TrimPrefix(newSession(t, m, "secret", "s3cret"), "session=")
+	values := slices.Clone(HostileCookies)
+	for i := range len(valid) {
+		b := []byte(valid)
+		b[i] ^= 0x01
+		values = append(values, string(b), valid[:i])
+	}
+	values = append(values, valid+"A", "A"+valid)
+	for _, v := range values {
+		before := counter.calls.Load()
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Header.Set("Cookie", "session="+v)
+		m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			got, err := kvsession.Get[string](kvsession.From(r), "secret")
+			if err == nil {
+				t.Errorf("cookie %q read the session's secret %q", v, got)
+			}
+		})).ServeHTTP(rec, req)
+		if rec.Code >= 500 {
+			t.Errorf("cookie %q: status %d", v, rec.Code)
+		}
+		if n := counter.calls.Load() - before; n != 0 {
+			t.Errorf("cookie %q: %d store calls, want 0", v, n)
+		}
+	}
+}
+
+// testCorruptRecords overwrites a session's record with bytes that are not
+// a record: the session reads as missing, is reported, never a panic or a
+// 5xx; a new write replaces it.
+func testCorruptRecords(t *testing.T, e *sessionEnv) {
+	var corrupt atomic.Int64
+	m, err := kvsession.New(e.store, kvsession.Config{
+		Keys: [][]byte{sessionTestKey}, KeyPrefix: e.prefix, Logger: discardLogger, MaxRecordBytes: 64 << 10,
+		OnEvent: func(_ context.Context, ev kvsession.Event) {
+			if ev.Kind == kvsession.EventCorruptRecord {
+				corrupt.Add(1)
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, garbage := range map[string][]byte{
+		"empty":     {},
+		"text":      []byte("not a record"),
+		"gob":       []byte("\x0c\xff\x81\x04\x01\x02\xff\x82\x00\x01\x0c\x01\x10\x00\x00"),
+		"truncated": []byte("k\x01\x80"),
+		"huge":      make([]byte, 100<<10), // above MaxRecordBytes
+		"pickle":    []byte("\x80\x04\x95\x00cos\nsystem\n"),
+	} {
+		cookie := newSession(t, m, "a", "1")
+		key, err := m.Key(strings.TrimPrefix(cookie, "session="))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.store.Set(t.Context(), key, garbage, e.later()); err != nil {
+			t.Fatalf("%s: Set: %v", name, err)
+		}
+		before := corrupt.Load()
+		if got := values(t, m, cookie); len(got) != 0 {
+			t.Errorf("%s: a corrupt record read as %v", name, got)
+		}
+		if corrupt.Load() == before {
+			t.Errorf("%s: no EventCorruptRecord", name)
+		}
+		if c := serve(t, m, cookie, func(s *kvsession.Session) error { return s.Set("b", "2") }); c == "" || c == cookie {
+			t.Errorf("%s: writing over a corrupt session sent cookie %q, want a new ID", name, c)
+		}
+	}
+}

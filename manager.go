@@ -81,7 +81,10 @@ func (m *Manager) Handler(next http.Handler) http.Handler {
 		if m.cfg.RecordRemoteAddr {
 			s.remote = r.RemoteAddr
 		}
-		m.readCookie(s, r)
+		s.cookies = r.Header["Cookie"]
+		if m.cfg.Header != "" {
+			s.token = r.Header.Get(m.cfg.Header)
+		}
 		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, s))
 		rw := &responseWriter{ResponseWriter: w, s: s, r: r}
 		next.ServeHTTP(rw, r)
@@ -99,9 +102,16 @@ func truncate(s string, n int) string {
 	return s
 }
 
-// readCookie finds the session ID in the request: in the first session
-// cookie that verifies or, with Config.Header, in that header.
-func (m *Manager) readCookie(s *Session, r *http.Request) {
+// identify finds the session ID in the request: in the first session
+// cookie that verifies or, with Config.Header, in that header. It runs once,
+// when the session is first used, so that a request that never touches
+// its session pays for no verification. s.mu is held.
+func (s *Session) identify() {
+	if s.identified {
+		return
+	}
+	s.identified = true
+	m := s.m
 	accept := func(v string) bool {
 		id, stale := m.signer.verify(v)
 		if id == nil {
@@ -111,15 +121,13 @@ func (m *Manager) readCookie(s *Session, r *http.Request) {
 		s.key = storageKey(m.cfg.KeyPrefix, id)
 		return true
 	}
-	seen := findCookies(r.Header["Cookie"], m.cfg.CookieName, accept)
-	if s.id == nil && m.cfg.Header != "" {
-		if v := r.Header.Get(m.cfg.Header); v != "" {
-			seen++
-			accept(v)
-		}
+	seen := findCookies(s.cookies, m.cfg.CookieName, accept)
+	if s.id == nil && s.token != "" {
+		seen++
+		accept(s.token)
 	}
 	if seen > 0 && s.id == nil {
-		m.emit(r.Context(), Event{Kind: EventInvalidCookie})
+		m.emit(s.ctx, Event{Kind: EventInvalidCookie})
 	}
 }
 

@@ -80,18 +80,22 @@ type Session struct {
 	userAgent string
 	remote    string
 
-	mu        sync.Mutex
-	id        []byte // nil until a valid cookie or a save gives one
-	key       string
-	staleSig  bool // the cookie was signed by an older key
-	loaded    bool
-	loadErr   error
-	degraded  bool
-	exists    bool // a live record was loaded
-	version   uint64
-	expiresAt time.Time
-	rec       record
-	loadedRec record // as loaded, for the user index
+	cookies []string // the request's Cookie headers
+	token   string   // the Config.Header token, if any
+
+	mu         sync.Mutex
+	identified bool
+	id         []byte // nil until a valid cookie or a save gives one
+	key        string
+	staleSig   bool // the cookie was signed by an older key
+	loaded     bool
+	loadErr    error
+	degraded   bool
+	exists     bool // a live record was loaded
+	version    uint64
+	expiresAt  time.Time
+	rec        record
+	loadedRec  record // as loaded, for the user index
 
 	ops        []op
 	modified   bool
@@ -132,6 +136,7 @@ func (s *Session) load() error {
 		return s.loadErr
 	}
 	s.loaded = true
+	s.identify()
 	if s.id == nil {
 		return nil
 	}
@@ -407,6 +412,7 @@ func (s *Session) LogID() string {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.identify()
 	return s.logID()
 }
 

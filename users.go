@@ -79,6 +79,7 @@ func (m *Manager) UserSessions(ctx context.Context, user string) ([]SessionInfo,
 	current := ""
 	if s := FromContext(ctx); s != nil {
 		s.mu.Lock()
+		s.identify()
 		current = s.key
 		s.mu.Unlock()
 	}
@@ -175,6 +176,7 @@ func (m *Manager) RevokeUser(ctx context.Context, user string, keepCurrent bool)
 	current := ""
 	if s := FromContext(ctx); keepCurrent && s != nil {
 		s.mu.Lock()
+		s.identify()
 		current = s.key
 		s.mu.Unlock()
 	}

@@ -342,6 +342,13 @@ func (s *Session) save(h http.Header) error {
 		return nil
 	}
 	m := s.m
+	// One deadline bounds the whole save, retries and clean-ups included,
+	// so a hung store cannot hold the response past StoreTimeout.
+	ctx, cancel := context.WithTimeout(s.ctx, m.cfg.StoreTimeout)
+	defer cancel()
+	requestCtx := s.ctx
+	s.ctx = ctx
+	defer func() { s.ctx = requestCtx }()
 	now := m.cfg.Now()
 	if s.destroyKey != "" {
 		if err := s.destroy(); err != nil {

@@ -455,3 +455,17 @@ func TestManagerKey(t *testing.T) {
 	}
 	h.mustDo(c, "/count", "1")
 }
+
+func TestManagerValues(t *testing.T) {
+	h := newHarness(t, kvsession.Config{})
+	c := h.client()
+	h.mustDo(c, "/set?key=name&value=ada", "set")
+	key, _ := h.m.Key(h.sessionCookie(c))
+	values, err := h.m.Values(t.Context(), key)
+	if err != nil || string(values["name"]) != `"ada"` || len(values) != 1 {
+		t.Errorf("Values = %s, %v; want name \"ada\"", values, err)
+	}
+	if _, err := h.m.Values(t.Context(), "s:absent"); !errorIs(err, kvsession.ErrNotFound) {
+		t.Errorf("Values of a missing key = %v, want ErrNotFound", err)
+	}
+}

@@ -2,6 +2,7 @@ package kvsession
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -145,6 +146,29 @@ func (m *Manager) Info(ctx context.Context, key string) (SessionInfo, error) {
 		UserAgent:  r.userAgent,
 		RemoteAddr: r.remote,
 	}, nil
+}
+
+// Values returns the values of the session stored under key (a
+// SessionInfo.Key), each as the JSON it is stored as, for tools that
+// inspect sessions. It returns an error wrapping ErrNotFound if there is no
+// live session there.
+func (m *Manager) Values(ctx context.Context, key string) (map[string]json.RawMessage, error) {
+	e, err := m.get(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("kvsession: session values: %w", err)
+	}
+	r, err := m.decode(e.Value)
+	if err != nil {
+		return nil, fmt.Errorf("kvsession: session values: %w: %w", ErrNotFound, err)
+	}
+	if m.expired(r, e.ExpiresAt, m.cfg.Now()) {
+		return nil, fmt.Errorf("kvsession: session values: %w: expired", ErrNotFound)
+	}
+	values := make(map[string]json.RawMessage, len(r.fields))
+	for _, f := range r.fields {
+		values[f.key] = json.RawMessage(f.raw)
+	}
+	return values, nil
 }
 
 // Revoke deletes the session stored under key (a SessionInfo.Key) at

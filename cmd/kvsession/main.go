@@ -1,0 +1,296 @@
+package main
+
+//go:generate go test -run TestDocGo -update-doc
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/kvsession/kvsession"
+	"github.com/kvsession/kvsession/storeurl"
+)
+
+func main() {
+	// go-redis logs each failed dial; the commands report errors themselves.
+	redis.SetLogger(quietRedis{})
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	c := &cli{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, loc: time.Local, progressEvery: 2 * time.Second}
+	os.Exit(c.main(ctx, os.Args[1:]))
+}
+
+type quietRedis struct{}
+
+func (quietRedis) Printf(context.Context, string, ...any) {}
+
+// Exit statuses.
+const (
+	exitOK    = 0
+	exitFail  = 1 // the store failed, no such session, ...
+	exitUsage = 2 // bad flags or arguments, a bad store URL
+)
+
+// cli holds what the commands write to and read from, so that tests can
+// replace it.
+type cli struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	loc            *time.Location // for times in tables
+	progressEvery  time.Duration  // how often long runs report progress
+}
+
+// command is one subcommand. setup defines its flags on fs and returns the
+// function that runs it once the flags are parsed.
+type command struct {
+	name    string
+	args    string // the synopsis after the name
+	summary string // one line, for the command list
+	help    string // the paragraphs of "kvsession help <name>"
+	setup   func(c *cli, fs *flag.FlagSet) func(ctx context.Context, args []string) error
+}
+
+// commands in the order of the help.
+var commands = []*command{listCommand, showCommand, deleteCommand, cleanupCommand, statsCommand, revokeCommand}
+
+func lookup(name string) *command {
+	for _, cmd := range commands {
+		if cmd.name == name {
+			return cmd
+		}
+	}
+	return nil
+}
+
+const overview = `kvsession inspects and manages the sessions of applications that use
+github.com/kvsession/kvsession, in any of its stores, while their users are
+away: list them, show one, delete one, revoke all of a user's sessions,
+clean up expired ones, count them.
+
+Usage:
+
+	kvsession <command> [flags] [arguments]
+
+Every command takes the store as a URL in -store, or in the environment
+variable KVSESSION_STORE:
+
+	mem:                                           (this process only: useless here)
+	file:///abs/dir                                a directory of files
+	bolt:///abs/file.db[?bucket=kvsession]         a bbolt file
+	sqlite:///abs/file.db[?table=kvsession_sessions]
+	redis://[user:pass@]host[:6379][/db][?prefix=kvsession:]
+	rediss://...                                   Redis over TLS
+	redis+cluster://host:port,host:port[?prefix=...]
+	redis+sentinel://host:port,host:port/master[/db][?prefix=...]
+	memcache://host[:11211][,host...][?prefix=...]
+	postgres://user[:pass]@host[:5432]/db[?sslmode=...&table=...]
+	mysql://user[:pass]@host[:3306]/db[?table=...]
+
+Paths are absolute. The prefix, table and bucket parameters match the
+store's options in the application, if it changed them. -prefix names the
+application's kvsession.Config.KeyPrefix ("s:" by default), which tells its
+sessions apart from those of other applications sharing the store.
+
+Sessions are named by the ID that list shows (the start of the hash of the
+session ID that the store keeps: it cannot be turned into a cookie), or by
+their full store key (list -json shows it).
+
+Read-only commands (list, show, stats, cleanup -dry-run) open bolt and
+SQLite files read-only. A bolt file is locked while the application has it
+open: stop the application, or the command waits -timeout and fails.
+
+Every command prints a table by default, and JSON with -json. Errors go to
+standard error; the exit status is 1 when a command fails and 2 for bad
+flags, arguments or store URLs.
+
+The commands:
+`
+
+// usage writes the overview and the list of commands.
+func (c *cli) usage(w io.Writer) {
+	fmt.Fprint(w, overview)
+	fmt.Fprintln(w)
+	width := 0
+	for _, cmd := range commands {
+		width = max(width, len(cmd.name))
+	}
+	for _, cmd := range commands {
+		fmt.Fprintf(w, "\t%-*s  %s\n", width, cmd.name, cmd.summary)
+	}
+	fmt.Fprintf(w, "\nRun \"kvsession help <command>\" for a command's flags.\n")
+}
+
+// commandHelp writes the help of one command, with its flags.
+func (c *cli) commandHelp(w io.Writer, cmd *command) {
+	fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
+	cmd.setup(c, fs)
+	fmt.Fprintf(w, "usage: kvsession %s %s\n\n%s\n\nFlags:\n", cmd.name, cmd.args, strings.TrimSpace(cmd.help))
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+}
+
+// main runs the command line args and returns the exit status.
+func (c *cli) main(ctx context.Context, args []string) int {
+	if len(args) == 0 {
+		c.usage(c.stderr)
+		return exitUsage
+	}
+	name, args := args[0], args[1:]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		if len(args) == 0 {
+			c.usage(c.stdout)
+			return exitOK
+		}
+		cmd := lookup(args[0])
+		if cmd == nil {
+			fmt.Fprintf(c.stderr, "kvsession: unknown command %q; run \"kvsession help\"\n", args[0])
+			return exitUsage
+		}
+		c.commandHelp(c.stdout, cmd)
+		return exitOK
+	}
+	cmd := lookup(name)
+	if cmd == nil {
+		fmt.Fprintf(c.stderr, "kvsession: unknown command %q; run \"kvsession help\"\n", name)
+		return exitUsage
+	}
+	fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	fs.Usage = func() {} // -h prints the whole help below; errors a short usage
+	run := cmd.setup(c, fs)
+	positional, err := parseInterspersed(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		c.commandHelp(c.stdout, cmd)
+		return exitOK
+	}
+	if err != nil { // the flag package has said why
+		fmt.Fprintf(c.stderr, "usage: kvsession %s %s\nRun \"kvsession help %s\" for details.\n", cmd.name, cmd.args, cmd.name)
+		return exitUsage
+	}
+	if err := run(ctx, positional); err != nil {
+		fmt.Fprintf(c.stderr, "kvsession %s: %s\n", cmd.name, err)
+		if errors.Is(err, errUsage) || errors.Is(err, storeurl.ErrBadURL) {
+			return exitUsage
+		}
+		return exitFail
+	}
+	return exitOK
+}
+
+// parseInterspersed parses flags that may come before, between or after
+// the positional arguments ("show KEY -store URL"), and returns the
+// positional ones. "--" ends the flags.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return positional, nil
+		}
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(positional, rest...), nil
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
+}
+
+// errUsage is wrapped by errors in the command line: exit status 2.
+var errUsage = errors.New("usage")
+
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+func (e *usageError) Unwrap() error { return errUsage }
+
+func usagef(format string, args ...any) error {
+	return &usageError{fmt.Sprintf(format, args...)}
+}
+
+// commonFlags are the flags of every command.
+type commonFlags struct {
+	store   string
+	prefix  string
+	json    bool
+	timeout time.Duration
+}
+
+func (c *cli) commonFlags(fs *flag.FlagSet) *commonFlags {
+	f := &commonFlags{}
+	fs.StringVar(&f.store, "store", c.getenv("KVSESSION_STORE"), "store `URL` (default $KVSESSION_STORE)")
+	fs.StringVar(&f.prefix, "prefix", "s:", "the application's key `prefix` (kvsession.Config.KeyPrefix)")
+	fs.BoolVar(&f.json, "json", false, "print JSON instead of a table")
+	fs.DurationVar(&f.timeout, "timeout", storeurl.DefaultTimeout, "how long to wait for the store's server, or for a locked bolt file")
+	return f
+}
+
+// opened is a store opened by a command, with a Manager to read its
+// sessions.
+type opened struct {
+	store  kvsession.Store
+	m      *kvsession.Manager
+	closer io.Closer
+}
+
+// Close releases the store.
+func (o *opened) Close() error { return o.closer.Close() }
+
+// open opens the store of the flags. idle is the application's idle
+// timeout, for the "last seen" of sessions; zero if unknown.
+func (c *cli) open(ctx context.Context, f *commonFlags, readOnly bool, idle time.Duration) (*opened, error) {
+	if f.store == "" {
+		return nil, usagef("missing -store URL (or set KVSESSION_STORE); run \"kvsession help\" for the URLs")
+	}
+	store, closer, err := storeurl.Open(ctx, f.store, storeurl.Options{ReadOnly: readOnly, Timeout: f.timeout})
+	if err != nil {
+		return nil, err
+	}
+	// The tool never reads or writes a cookie, so a throwaway key does.
+	key := make([]byte, 32)
+	rand.Read(key)
+	m, err := kvsession.New(store, kvsession.Config{
+		Keys:      [][]byte{key},
+		KeyPrefix: f.prefix,
+		// The store's expiry, which the application set from its own
+		// lifetime and idle timeout, decides what is live; this lifetime
+		// never comes first.
+		Lifetime:     100 * 365 * 24 * time.Hour,
+		IdleTimeout:  idle,
+		StoreTimeout: max(f.timeout, time.Second),
+		Logger:       slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		closer.Close()
+		var msg string
+		if _, after, ok := strings.Cut(err.Error(), kvsession.ErrInvalidConfig.Error()+": "); ok {
+			msg = after
+		} else {
+			msg = err.Error()
+		}
+		return nil, usagef("%s", msg)
+	}
+	return &opened{store: store, m: m, closer: closer}, nil
+}
+
+// noArgs checks that a command got no positional arguments.
+func noArgs(args []string) error {
+	if len(args) > 0 {
+		return usagef("unexpected argument %q", args[0])
+	}
+	return nil
+}

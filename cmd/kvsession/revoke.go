@@ -1,0 +1,46 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+)
+
+var revokeCommand = &command{
+	name:    "revoke",
+	args:    "-user U [-prefix P] [-json] -store URL",
+	summary: "delete every session of a user: log them out everywhere",
+	help: `
+Revoke deletes every session of user U, found through the store's user
+index: the user is logged out of every device at once, on every instance
+of the application.`,
+	setup: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
+		common := c.commonFlags(fs)
+		user := fs.String("user", "", "the `user` whose sessions to delete (required)")
+		return func(ctx context.Context, args []string) error {
+			if err := noArgs(args); err != nil {
+				return err
+			}
+			if *user == "" {
+				return usagef("missing -user")
+			}
+			return c.revoke(ctx, common, *user)
+		}
+	},
+}
+
+func (c *cli) revoke(ctx context.Context, f *commonFlags, user string) error {
+	o, err := c.open(ctx, f, false, 0)
+	if err != nil {
+		return err
+	}
+	defer o.Close()
+	n, err := o.m.RevokeUser(ctx, user, false)
+	if f.json && err == nil {
+		return writeJSON(c.stdout, map[string]any{"user": user, "revoked": n})
+	}
+	if n > 0 || err == nil {
+		fmt.Fprintf(c.stdout, "revoked %s of user %q\n", plural(n, "session"), user)
+	}
+	return err
+}

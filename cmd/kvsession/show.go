@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"maps"
+	"slices"
+	"text/tabwriter"
+	"time"
+
+	"github.com/kvsession/kvsession"
+)
+
+var showCommand = &command{
+	name:    "show",
+	args:    "[-prefix P] [-idle-timeout D] [-json] -store URL SESSION",
+	summary: "show one session's metadata and values",
+	help: `
+Show prints what the store holds about one session: its user, creation,
+last activity, expiry, whether its cookie is permanent, its user agent and
+remote address (if the application records it), the size of its record,
+and its values, each as the JSON it is stored as. SESSION is the ID that
+list shows, or enough of its start to be unique, or the session's full
+store key; IDs may start with "-", so put such a one after "--".`,
+	setup: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
+		common := c.commonFlags(fs)
+		idle := fs.Duration("idle-timeout", 0, "the application's idle timeout, for \"last seen\" (kvsession.Config.IdleTimeout)")
+		return func(ctx context.Context, args []string) error {
+			if len(args) != 1 {
+				return usagef("want one SESSION, got %d arguments", len(args))
+			}
+			return c.show(ctx, common, *idle, args[0])
+		}
+	},
+}
+
+func (c *cli) show(ctx context.Context, f *commonFlags, idle time.Duration, arg string) error {
+	o, err := c.open(ctx, f, true, idle)
+	if err != nil {
+		return err
+	}
+	defer o.Close()
+	key, err := o.resolve(ctx, f.prefix, arg)
+	if err != nil {
+		return err
+	}
+	in, err := o.info(ctx, key, arg)
+	if err != nil {
+		return err
+	}
+	size := 0
+	if e, err := o.store.Get(ctx, key); err == nil {
+		size = len(e.Value)
+	} else if !errors.Is(err, kvsession.ErrNotFound) {
+		return err
+	}
+	values, err := o.m.Values(ctx, key)
+	if err != nil && !errors.Is(err, kvsession.ErrNotFound) {
+		return err
+	}
+
+	if f.json {
+		j := toJSON(in)
+		j.Bytes = size
+		j.Values = values
+		return writeJSON(c.stdout, j)
+	}
+	permanent := "no (a browser-session cookie)"
+	if in.Permanent {
+		permanent = "yes"
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 8, 2, ' ', 0)
+	for _, row := range [][2]string{
+		{"session", in.LogID},
+		{"store key", in.Key},
+		{"user", orDash(in.User)},
+		{"created", c.stamp(in.Created)},
+		{"last seen", c.stamp(in.LastSeen)},
+		{"expires", c.stamp(in.ExpiresAt)},
+		{"permanent", permanent},
+		{"user agent", orDash(in.UserAgent)},
+		{"remote addr", orDash(in.RemoteAddr)},
+		{"size", fmt.Sprintf("%d bytes", size)},
+	} {
+		fmt.Fprintf(tw, "%s\t%s\n", row[0], row[1])
+	}
+	names := slices.Sorted(maps.Keys(values))
+	if len(names) == 0 {
+		fmt.Fprintf(tw, "values\t-\n")
+	}
+	for i, name := range names {
+		label := ""
+		if i == 0 {
+			label = "values"
+		}
+		fmt.Fprintf(tw, "%s\t%s = %s\n", label, name, shorten(string(values[name]), 200))
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,61 @@
+// Package storeurl opens a [kvsession.Store] described by a URL, so that a
+// program can take its store from a flag or an environment variable. The
+// demo application and the kvsession command use it.
+//
+//	store, closer, err := storeurl.Open(ctx, "redis://127.0.0.1:6379/0", storeurl.Options{})
+//	if err != nil {
+//		log.Fatal(err) // one line: a bad URL, or a server that does not answer
+//	}
+//	defer closer.Close()
+//
+// The library itself never parses URLs or DSNs: its stores take clients
+// that the application configures. This package is the convenience on top,
+// and it imports every backend module, so a program that uses it downloads
+// every driver.
+//
+// # URLs
+//
+//	mem:                                           memstore, in this process only
+//	file:///abs/dir                                filestore, a directory of files
+//	bolt:///abs/file.db?bucket=kvsession           boltstore, a bbolt file
+//	sqlite:///abs/file.db?table=kvsession_sessions sqlitestore (modernc.org/sqlite)
+//	redis://[user:pass@]host[:6379][/db]           redisstore, one server
+//	rediss://...                                   the same over TLS
+//	redis+cluster://[user:pass@]host:port,host:port  redisstore on a Redis Cluster
+//	redis+sentinel://[user:pass@]host:port,host:port/master[/db]
+//	                                               redisstore on the primary that
+//	                                               the Sentinels name master
+//	memcache://host[:11211][,host:port...]         memcachestore
+//	postgres://user[:pass]@host[:5432]/db?sslmode=disable&table=...
+//	                                               pgstore (pgx); postgresql:// too
+//	mysql://user[:pass]@host[:3306]/db?table=...   mysqlstore (go-sql-driver/mysql)
+//
+// Paths must be absolute (three slashes: file:///var/lib/app/sessions). Ports
+// default to the server's usual one. User names and passwords are
+// percent-encoded, as in any URL. Each scheme takes these parameters and
+// rejects any other:
+//
+//   - prefix (redis, rediss, redis+cluster, redis+sentinel, memcache): the
+//     store's key prefix, its Options.Prefix.
+//   - table (postgres, mysql, sqlite): the session table, its Options.Table.
+//   - bucket (bolt): the top-level bucket, its Options.Bucket.
+//
+// The postgres and mysql schemes pass every other parameter to their driver
+// (sslmode, connect_timeout, tls, ...), which rejects the ones it does not
+// know.
+//
+// # Opening
+//
+// [Open] checks the URL first: a bad one gives an error wrapping [ErrBadURL]
+// that names what is wrong (an unknown scheme, a relative path, a missing
+// host, ...). It then connects and pings the server, or opens the file,
+// within [Options.Timeout], so that a server that is down fails at once
+// with a one-line error rather than at the first request. Errors show the
+// URL with its password replaced by "xxxxx" ([Redact]).
+//
+// [Options.ReadOnly] opens bolt files with a shared lock and SQLite files in
+// read-only mode, and makes file, bolt and sqlite URLs fail if the directory
+// or file does not exist instead of creating it. Network stores ignore it.
+// [Options.CreateSchema] creates the tables of the SQL stores if they do not
+// exist.
+package storeurl

@@ -1,0 +1,357 @@
+package storeurl
+
+import (
+	"context"
+	"crypto/tls"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/bradfitz/gomemcache/memcache"
+	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+	"go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
+
+	"github.com/kvsession/kvsession"
+	"github.com/kvsession/kvsession/boltstore"
+	"github.com/kvsession/kvsession/filestore"
+	"github.com/kvsession/kvsession/memcachestore"
+	"github.com/kvsession/kvsession/memstore"
+	"github.com/kvsession/kvsession/mysqlstore"
+	"github.com/kvsession/kvsession/pgstore"
+	"github.com/kvsession/kvsession/redisstore"
+	"github.com/kvsession/kvsession/sqlitestore"
+)
+
+// DefaultTimeout is the Options.Timeout used when it is zero.
+const DefaultTimeout = 5 * time.Second
+
+// Options configure [Open]. The zero value opens read-write, creates no
+// schema and waits [DefaultTimeout] for a server.
+type Options struct {
+	// ReadOnly opens a bolt file with a shared lock (so it waits, up to
+	// Timeout, while a writer holds the file) and an SQLite file in
+	// read-only mode; file, bolt and sqlite URLs then fail if the directory
+	// or file does not exist, instead of creating it. Network stores ignore
+	// it.
+	ReadOnly bool
+
+	// CreateSchema creates the tables of the postgres, mysql and sqlite
+	// stores if they do not exist. Ignored with ReadOnly.
+	CreateSchema bool
+
+	// Timeout bounds connecting to and pinging the server, creating the
+	// schema, and waiting for a bolt file's lock. Default: DefaultTimeout.
+	Timeout time.Duration
+}
+
+// closerFunc adapts a function to io.Closer.
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }
+
+var nopCloser = closerFunc(func() error { return nil })
+
+// Open opens the store that rawURL describes (see the package
+// documentation for the URLs) and checks that it answers. The returned
+// Closer releases the store's client, connection pool or file; close it
+// after the last use of the store. The store never closes it by itself.
+//
+// A malformed or unsupported URL gives an error wrapping [ErrBadURL]; a
+// server that does not answer within Options.Timeout, or a file that
+// cannot be opened, gives another one-line error. Neither shows a
+// password.
+func Open(ctx context.Context, rawURL string, opts Options) (kvsession.Store, io.Closer, error) {
+	t, err := parse(rawURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if opts.ReadOnly {
+		opts.CreateSchema = false
+	}
+	s, c, what, err := open(ctx, t, opts)
+	if err != nil {
+		switch {
+		case ctx.Err() != nil && !errors.Is(err, ctx.Err()):
+			err = fmt.Errorf("%v: %w", err, ctx.Err())
+		case ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
+			err = fmt.Errorf("no answer within %v: %w", opts.Timeout, err)
+		}
+		return nil, nil, &openError{url: Redact(rawURL), what: what, err: err}
+	}
+	return s, c, nil
+}
+
+// openError reports a store that could not be opened.
+type openError struct {
+	url  string
+	what string
+	err  error
+}
+
+func (e *openError) Error() string {
+	return fmt.Sprintf("storeurl: %s: %s: %s", e.url, e.what, oneLine(e.err))
+}
+
+func (e *openError) Unwrap() error { return e.err }
+
+// Phrases for what failed.
+const (
+	failReach  = "cannot connect"
+	failOpen   = "cannot open"
+	failSchema = "cannot create the schema"
+)
+
+func open(ctx context.Context, t *target, opts Options) (kvsession.Store, io.Closer, string, error) {
+	tctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+	switch t.scheme {
+	case "mem":
+		return memstore.New(nil), nopCloser, "", nil
+
+	case "file":
+		if opts.ReadOnly {
+			if err := mustExist(t.path, true); err != nil {
+				return nil, nil, failOpen, err
+			}
+		}
+		s, err := filestore.New(t.path, nil)
+		if err != nil {
+			return nil, nil, failOpen, err
+		}
+		return s, nopCloser, "", nil
+
+	case "bolt":
+		if opts.ReadOnly {
+			if err := mustExist(t.path, false); err != nil {
+				return nil, nil, failOpen, err
+			}
+		} else if err := os.MkdirAll(filepath.Dir(t.path), 0o700); err != nil {
+			return nil, nil, failOpen, err
+		}
+		db, err := bbolt.Open(t.path, 0o600, &bbolt.Options{Timeout: opts.Timeout, ReadOnly: opts.ReadOnly})
+		if errors.Is(err, bolterrors.ErrTimeout) {
+			return nil, nil, failOpen, fmt.Errorf("%s is locked by another process (the application?) and stayed locked for %v", t.path, opts.Timeout)
+		}
+		if err != nil {
+			return nil, nil, failOpen, err
+		}
+		s, err := boltstore.New(db, &boltstore.Options{Bucket: t.bucket})
+		if err != nil {
+			db.Close()
+			return nil, nil, failOpen, err
+		}
+		return s, db, "", nil
+
+	case "sqlite":
+		params := url.Values{}
+		if opts.ReadOnly {
+			if err := mustExist(t.path, false); err != nil {
+				return nil, nil, failOpen, err
+			}
+			params.Set("mode", "ro")
+			params.Add("_pragma", "busy_timeout(5000)")
+		} else {
+			if err := os.MkdirAll(filepath.Dir(t.path), 0o700); err != nil {
+				return nil, nil, failOpen, err
+			}
+			params.Add("_pragma", "busy_timeout(5000)")
+			params.Add("_pragma", "journal_mode(WAL)")
+		}
+		dsn := "file:" + (&url.URL{Path: t.path}).EscapedPath() + "?" + params.Encode()
+		db, err := sql.Open("sqlite", dsn)
+		if err != nil {
+			return nil, nil, failOpen, err
+		}
+		if err := db.PingContext(tctx); err != nil {
+			db.Close()
+			return nil, nil, failOpen, err
+		}
+		s, err := sqlitestore.New(db, &sqlitestore.Options{Table: t.table})
+		if err != nil {
+			db.Close()
+			return nil, nil, failOpen, err
+		}
+		if opts.CreateSchema {
+			if err := s.CreateSchema(tctx); err != nil {
+				db.Close()
+				return nil, nil, failSchema, err
+			}
+		}
+		return s, db, "", nil
+
+	case "redis", "rediss", "redis+cluster", "redis+sentinel":
+		// A plain dial first: it fails fast and quietly where the client
+		// would retry and log each attempt.
+		if err := dialAny(tctx, t.addrs); err != nil {
+			return nil, nil, failReach, err
+		}
+		var client redis.UniversalClient
+		switch t.scheme {
+		case "redis", "rediss":
+			o := &redis.Options{
+				Addr:                  t.addrs[0],
+				Username:              t.username,
+				Password:              t.password,
+				DB:                    t.db,
+				DialTimeout:           opts.Timeout,
+				ContextTimeoutEnabled: true,
+			}
+			if t.tls {
+				host, _, _ := net.SplitHostPort(t.addrs[0])
+				o.TLSConfig = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+			}
+			client = redis.NewClient(o)
+		case "redis+cluster":
+			client = redis.NewClusterClient(&redis.ClusterOptions{
+				Addrs:                 t.addrs,
+				Username:              t.username,
+				Password:              t.password,
+				DialTimeout:           opts.Timeout,
+				ContextTimeoutEnabled: true,
+			})
+		case "redis+sentinel":
+			client = redis.NewFailoverClient(&redis.FailoverOptions{
+				MasterName:            t.master,
+				SentinelAddrs:         t.addrs,
+				Username:              t.username,
+				Password:              t.password,
+				DB:                    t.db,
+				DialTimeout:           opts.Timeout,
+				ContextTimeoutEnabled: true,
+			})
+		}
+		if err := client.Ping(tctx).Err(); err != nil {
+			client.Close()
+			return nil, nil, failReach, err
+		}
+		return redisstore.New(client, &redisstore.Options{Prefix: t.prefix}), client, "", nil
+
+	case "memcache":
+		client := memcache.New(t.addrs...)
+		client.MaxIdleConns = 64
+		if err := pingMemcache(tctx, client); err != nil {
+			client.Close()
+			return nil, nil, failReach, err
+		}
+		return memcachestore.New(client, &memcachestore.Options{Prefix: t.prefix}), client, "", nil
+
+	case "postgres":
+		cfg := t.pg
+		if cfg.ConnConfig.ConnectTimeout == 0 {
+			cfg.ConnConfig.ConnectTimeout = opts.Timeout
+		}
+		pool, err := pgxpool.NewWithConfig(ctx, cfg)
+		if err != nil {
+			return nil, nil, failReach, err
+		}
+		if err := pool.Ping(tctx); err != nil {
+			pool.Close()
+			return nil, nil, failReach, err
+		}
+		s, err := pgstore.New(pool, &pgstore.Options{Table: t.table})
+		if err != nil {
+			pool.Close()
+			return nil, nil, failOpen, err
+		}
+		if opts.CreateSchema {
+			if err := s.CreateSchema(tctx); err != nil {
+				pool.Close()
+				return nil, nil, failSchema, err
+			}
+		}
+		return s, closerFunc(func() error { pool.Close(); return nil }), "", nil
+
+	case "mysql":
+		cfg := t.mysql
+		if cfg.Timeout == 0 {
+			cfg.Timeout = opts.Timeout
+		}
+		conn, err := mysql.NewConnector(cfg)
+		if err != nil {
+			return nil, nil, failOpen, err
+		}
+		db := sql.OpenDB(conn)
+		db.SetMaxIdleConns(16)
+		if err := db.PingContext(tctx); err != nil {
+			db.Close()
+			return nil, nil, failReach, err
+		}
+		s, err := mysqlstore.New(db, &mysqlstore.Options{Table: t.table})
+		if err != nil {
+			db.Close()
+			return nil, nil, failOpen, err
+		}
+		if opts.CreateSchema {
+			if err := s.CreateSchema(tctx); err != nil {
+				s.Close()
+				db.Close()
+				return nil, nil, failSchema, err
+			}
+		}
+		return s, closerFunc(func() error { return errors.Join(s.Close(), db.Close()) }), "", nil
+	}
+	return nil, nil, failOpen, fmt.Errorf("scheme %q not implemented", t.scheme) // parse lets through only the schemes above
+}
+
+// mustExist checks that path exists and is a directory (dir) or not.
+func mustExist(path string, dir bool) error {
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if dir {
+			return fmt.Errorf("no such directory: %s", path)
+		}
+		return fmt.Errorf("no such file: %s", path)
+	case err != nil:
+		return err
+	case dir && !fi.IsDir():
+		return fmt.Errorf("%s is not a directory", path)
+	case !dir && fi.IsDir():
+		return fmt.Errorf("%s is a directory, not a database file", path)
+	}
+	return nil
+}
+
+// dialAny checks that at least one of addrs accepts TCP connections, and
+// returns the first error if none does.
+func dialAny(ctx context.Context, addrs []string) error {
+	var first error
+	for _, addr := range addrs {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// pingMemcache runs client.Ping, which takes no context, bounded by ctx.
+func pingMemcache(ctx context.Context, client *memcache.Client) error {
+	done := make(chan error, 1)
+	go func() { done <- client.Ping() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -431,13 +431,19 @@ func (s *Session) hasPermanentOp() bool {
 	return false
 }
 
-// reload reads the current record after a conflict and replays this
-// request's changes onto it. It returns ErrNotFound if the session is gone.
-func (s *Session) reload() error {
+// reload reads the current record after a conflict, unless the conflict
+// error carries it, and replays this request's changes onto it. It returns
+// ErrNotFound if the session is gone.
+func (s *Session) reload(conflict error) error {
 	m := s.m
-	e, err := m.get(s.ctx, s.key)
-	if err != nil {
-		return err
+	var e Entry
+	if ce := (*ConflictError)(nil); errors.As(conflict, &ce) {
+		e = ce.Current
+	} else {
+		var err error
+		if e, err = m.get(s.ctx, s.key); err != nil {
+			return err
+		}
 	}
 	rec, err := m.decode(e.Value)
 	if err != nil {
@@ -483,7 +489,7 @@ func (s *Session) update(h http.Header, now time.Time) error {
 		if errors.Is(err, ErrConflict) && attempt < maxSaveAttempts {
 			m.emit(s.ctx, Event{Kind: EventConflict, LogID: s.logID()})
 			backoff(s.ctx, attempt)
-			err = s.reload()
+			err = s.reload(err)
 			if err == nil {
 				continue
 			}
@@ -534,7 +540,7 @@ func (s *Session) regen(h http.Header, now time.Time) error {
 		if errors.Is(err, ErrConflict) && attempt < maxSaveAttempts {
 			m.emit(s.ctx, Event{Kind: EventConflict, LogID: oldLog})
 			backoff(s.ctx, attempt)
-			err = s.reload()
+			err = s.reload(err)
 			if err == nil {
 				continue
 			}

@@ -1,6 +1,7 @@
 package kvsession_test
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -467,5 +468,42 @@ func TestManagerValues(t *testing.T) {
 	}
 	if _, err := h.m.Values(t.Context(), "s:absent"); !errorIs(err, kvsession.ErrNotFound) {
 		t.Errorf("Values of a missing key = %v, want ErrNotFound", err)
+	}
+}
+
+// A conflict on a store that returns the current record costs one extra
+// write and no extra read, and both changes land.
+func TestConflictMergeCost(t *testing.T) {
+	h := newHarness(t, kvsession.Config{})
+	c := h.client()
+	h.mustDo(c, "/set?key=a&value=1", "set")
+	cookie := "session=" + h.sessionCookie(c)
+
+	loaded, proceed, done := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		h.m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s := kvsession.From(r)
+			s.Has("a")
+			close(loaded)
+			<-proceed
+			s.Set("b", "2")
+		})).ServeHTTP(newRecorder(), newRequest("/", cookie))
+	}()
+	<-loaded
+	h.m.Handler(app()).ServeHTTP(newRecorder(), newRequest("/set?key=c&value=3", cookie))
+	gets, cas := h.store.gets.Load(), h.store.cas.Load()
+	close(proceed)
+	<-done
+	if g, w := h.store.gets.Load()-gets, h.store.cas.Load()-cas; g != 0 || w != 2 {
+		t.Errorf("the conflicting save made %d reads and %d compare-and-swaps, want 0 and 2", g, w)
+	}
+	rec := newRecorder()
+	h.m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		keys, _ := kvsession.From(r).Keys()
+		fmt.Fprint(w, keys)
+	})).ServeHTTP(rec, newRequest("/", cookie))
+	if rec.Body.String() != "[a b c]" {
+		t.Errorf("after the merge the session holds %s, want [a b c]", rec.Body.String())
 	}
 }

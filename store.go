@@ -17,6 +17,20 @@ var (
 	ErrConflict = errors.New("kvsession: version conflict")
 )
 
+// ConflictError is an error wrapping ErrConflict that also carries the
+// record as it is now. A [VersionedStore] may return one from
+// CompareAndSwap when it has read the current record anyway, so that the
+// caller can merge its changes without reading the record again: a
+// conflict then costs one extra write and no extra read.
+type ConflictError struct {
+	Current Entry
+}
+
+func (e *ConflictError) Error() string { return ErrConflict.Error() }
+
+// Is reports whether target is ErrConflict.
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
+
 // Entry is a record as a [Store] returns it.
 type Entry struct {
 	// Value is the stored bytes. It belongs to the caller: a store never
@@ -78,7 +92,8 @@ type VersionedStore interface {
 	// CompareAndSwap stores value under key until expiresAt only if the
 	// record's current version is old. It returns an error wrapping
 	// ErrNotFound if no live record exists under key (it never creates
-	// one), and ErrConflict if the record exists with another version.
+	// one), and ErrConflict if the record exists with another version;
+	// that error may be a *ConflictError holding the current record.
 	CompareAndSwap(ctx context.Context, key string, value []byte, expiresAt time.Time, old uint64) error
 
 	// CompareAndDelete removes the record under key only if its current

@@ -185,7 +185,8 @@ func (s *Store) CompareAndSwap(ctx context.Context, key string, value []byte, ex
 	case !ok:
 		return notFound("compare and swap")
 	case r.version != old:
-		return fmt.Errorf("memstore: compare and swap: %w", kvsession.ErrConflict)
+		current := kvsession.Entry{Value: clone(r.value), ExpiresAt: r.expiresAt, Version: r.version}
+		return fmt.Errorf("memstore: compare and swap: %w", &kvsession.ConflictError{Current: current})
 	}
 	s.put(key, v, expiresAt, now)
 	return nil

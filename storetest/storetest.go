@@ -463,8 +463,20 @@ func testVersioned(t *testing.T, e *env) {
 	if v1 == v2 {
 		t.Errorf("two Sets of the same value gave the same version %d", v1)
 	}
-	if err := vs.CompareAndSwap(ctx, k, []byte("stale"), e.later(), v1); !errors.Is(err, kvsession.ErrConflict) {
+	curExp := e.later().Add(2 * time.Hour)
+	e.mustSet(t, k, []byte("current"), curExp)
+	v2 = e.mustGet(t, k).Version
+	err := vs.CompareAndSwap(ctx, k, []byte("stale"), e.later(), v1)
+	if !errors.Is(err, kvsession.ErrConflict) {
 		t.Errorf("CompareAndSwap with a stale version = %v, want ErrConflict", err)
+	}
+	// A store may hand back the current record with the conflict; if it
+	// does, it must be the current record.
+	if ce := (*kvsession.ConflictError)(nil); errors.As(err, &ce) {
+		if string(ce.Current.Value) != "current" || ce.Current.Version != v2 {
+			t.Errorf("ConflictError.Current = %q version %d, want %q version %d", ce.Current.Value, ce.Current.Version, "current", v2)
+		}
+		e.wantExpiry(t, ce.Current.ExpiresAt, curExp)
 	}
 	exp := e.later().Add(time.Minute)
 	if err := vs.CompareAndSwap(ctx, k, []byte("two"), exp, v2); err != nil {

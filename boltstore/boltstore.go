@@ -255,11 +255,7 @@ func (s *Store) Get(ctx context.Context, key string) (kvsession.Entry, error) {
 		if !ok {
 			return nil
 		}
-		// v is bbolt's memory, valid only until the transaction ends.
-		e = kvsession.Entry{Value: bytes.Clone(v), ExpiresAt: fromMillis(h.expiresAt), Version: h.version}
-		if e.Value == nil {
-			e.Value = []byte{}
-		}
+		e = entry(h, v)
 		found = true
 		return nil
 	})
@@ -270,6 +266,16 @@ func (s *Store) Get(ctx context.Context, key string) (kvsession.Entry, error) {
 		return kvsession.Entry{}, notFound("get")
 	}
 	return e, nil
+}
+
+// entry returns a record as the caller's. v is bbolt's memory, valid only
+// until the transaction ends, so entry copies it.
+func entry(h header, v []byte) kvsession.Entry {
+	e := kvsession.Entry{Value: bytes.Clone(v), ExpiresAt: fromMillis(h.expiresAt), Version: h.version}
+	if e.Value == nil {
+		e.Value = []byte{}
+	}
+	return e
 }
 
 // Set implements [kvsession.Store].
@@ -302,7 +308,8 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 }
 
 // conditional runs fn on the live record under key with version old, in
-// one update transaction.
+// one update transaction. A record with another version is returned in a
+// *kvsession.ConflictError.
 func (s *Store) conditional(ctx context.Context, op, key string, old uint64, fn func(b buckets, k []byte, h header, value []byte) error) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("boltstore: %s: %w", op, err)
@@ -315,7 +322,7 @@ func (s *Store) conditional(ctx context.Context, op, key string, old uint64, fn 
 		case !ok:
 			return kvsession.ErrNotFound
 		case h.version != old:
-			return kvsession.ErrConflict
+			return &kvsession.ConflictError{Current: entry(h, v)}
 		}
 		return fn(b, k, h, v)
 	})

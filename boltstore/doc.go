@@ -38,7 +38,9 @@
 // number as the record's version: versions never repeat within a database
 // file, not even across a delete and a re-creation of the key. Conditional
 // writes ([Store.CompareAndSwap], [Store.CompareAndDelete], [Store.Touch])
-// read, check and write in one update transaction. Touch keeps the version.
+// read, check and write in one update transaction, and a version conflict
+// returns the record read in a [*kvsession.ConflictError]. Touch keeps the
+// version.
 //
 // # Capabilities
 //

@@ -75,9 +75,10 @@
 // processes of one machine, see each other's writes at once, and
 // [Store.CompareAndSwap], [Store.CompareAndDelete] and [Store.Touch] are
 // atomic among all of them: no update is lost, and no write resurrects a
-// deleted record. Versions are random 64-bit numbers from crypto/rand, so
-// they do not repeat for a key across deletes, restarts and processes,
-// without any shared counter.
+// deleted record. A conflict of [Store.CompareAndSwap] returns the record it
+// read under the lock in a [*kvsession.ConflictError]. Versions are random
+// 64-bit numbers from crypto/rand, so they do not repeat for a key across
+// deletes, restarts and processes, without any shared counter.
 //
 // Where flock(2) is missing (Windows, Solaris, AIX, Plan 9, WebAssembly),
 // only the in-process lock exists: one Store, in one process, may use a

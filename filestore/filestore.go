@@ -328,7 +328,8 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 }
 
 // CompareAndSwap implements [kvsession.VersionedStore]. It is atomic across
-// processes on platforms with flock(2).
+// processes on platforms with flock(2). On a version conflict it returns the
+// record it read in a *kvsession.ConflictError.
 func (s *Store) CompareAndSwap(ctx context.Context, key string, value []byte, expiresAt time.Time, old uint64) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("filestore: compare and swap: %w", err)
@@ -343,7 +344,8 @@ func (s *Store) CompareAndSwap(ctx context.Context, key string, value []byte, ex
 		return err
 	}
 	if r.version != old {
-		return fmt.Errorf("filestore: compare and swap: %w", kvsession.ErrConflict)
+		current := kvsession.Entry{Value: r.value, ExpiresAt: r.expiresAt, Version: r.version}
+		return fmt.Errorf("filestore: compare and swap: %w", &kvsession.ConflictError{Current: current})
 	}
 	if err := s.put(&record{key: key, expiresAt: expiresAt, version: newVersion(), value: value}); err != nil {
 		return s.fail("compare and swap", err)

@@ -81,8 +81,10 @@
 // (INSERT ... ON DUPLICATE KEY UPDATE), Delete, Touch, CompareAndSwap and
 // CompareAndDelete are one statement each. CompareAndSwap and
 // CompareAndDelete run a second SELECT only when they change no row, to tell
-// [kvsession.ErrNotFound] from [kvsession.ErrConflict]; Touch does the same
-// to tell a missing record from one that already had the requested expiry.
+// [kvsession.ErrNotFound] from [kvsession.ErrConflict] (that SELECT reads the
+// current record, which a conflict returns in a [*kvsession.ConflictError]);
+// Touch does the same to tell a missing record from one that already had
+// the requested expiry.
 // So the store is correct whether or not the DSN sets clientFoundRows:
 // without it MariaDB counts changed rows rather than matched ones, and only
 // Touch can match a row without changing it (CompareAndSwap always writes a

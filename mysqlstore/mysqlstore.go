@@ -339,17 +339,27 @@ func (s *Store) Get(ctx context.Context, key string) (kvsession.Entry, error) {
 	if len(key) > MaxKeyLen {
 		return kvsession.Entry{}, notFound("get")
 	}
-	var (
-		value   []byte
-		exp     sql.NullInt64
-		version int64
-	)
-	err := s.queryRow(ctx, s.get, []any{[]byte(key), s.now().UnixMicro()}, &value, &exp, &version)
+	e, err := s.read(ctx, key, s.now().UnixMicro())
 	if errors.Is(err, sql.ErrNoRows) {
 		return kvsession.Entry{}, notFound("get")
 	}
 	if err != nil {
 		return kvsession.Entry{}, s.fail(ctx, "get", err)
+	}
+	return e, nil
+}
+
+// read returns the record under key if it is live at now, and
+// sql.ErrNoRows if it is not.
+func (s *Store) read(ctx context.Context, key string, now int64) (kvsession.Entry, error) {
+	var (
+		value   []byte
+		exp     sql.NullInt64
+		version int64
+	)
+	err := s.queryRow(ctx, s.get, []any{[]byte(key), now}, &value, &exp, &version)
+	if err != nil {
+		return kvsession.Entry{}, err
 	}
 	e := kvsession.Entry{Value: nonNil(value), Version: uint64(version)}
 	if exp.Valid {
@@ -393,16 +403,17 @@ func (s *Store) isLive(ctx context.Context, key string, now int64) (bool, error)
 }
 
 // whyNot explains a conditional statement on key that changed no row:
-// ErrNotFound if no live record exists under key at now, else ErrConflict.
+// ErrNotFound if no live record exists under key at now, else a
+// *kvsession.ConflictError holding that record.
 func (s *Store) whyNot(ctx context.Context, op, key string, now int64) error {
-	ok, err := s.isLive(ctx, key, now)
+	current, err := s.read(ctx, key, now)
 	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return notFound(op)
 	case err != nil:
 		return s.fail(ctx, op, err)
-	case !ok:
-		return notFound(op)
 	}
-	return fmt.Errorf("mysqlstore: %s: %w", op, kvsession.ErrConflict)
+	return fmt.Errorf("mysqlstore: %s: %w", op, &kvsession.ConflictError{Current: current})
 }
 
 // CompareAndSwap implements [kvsession.VersionedStore].

@@ -77,7 +77,9 @@
 // [kvsession.ExpiredDeleter] and [kvsession.UserIndex]. Get, Set, Delete,
 // Touch, CompareAndSwap and CompareAndDelete are one statement each;
 // CompareAndSwap and CompareAndDelete run a second SELECT only when they
-// fail, to tell [kvsession.ErrNotFound] from [kvsession.ErrConflict].
+// fail, to tell [kvsession.ErrNotFound] from [kvsession.ErrConflict]; that
+// SELECT reads the current record, which a conflict returns in a
+// [*kvsession.ConflictError].
 // [Store.Keys] walks the key range in key order, 1000 keys per query
 // (keyset pagination), and calls its callback between queries, with no
 // connection held.

@@ -52,10 +52,10 @@ type Store struct {
 
 	schema []string // CREATE statements
 
-	get, set, del, cas, cad, touch, live string
-	keys                                 [2]string // [with an upper bound]
-	sweep, sweepUsers                    string
-	addUser, userKeys, removeUser        string
+	get, set, del, cas, cad, touch string
+	keys                           [2]string // [with an upper bound]
+	sweep, sweepUsers              string
+	addUser, userKeys, removeUser  string
 }
 
 // The most rows one statement of DeleteExpired removes, and the most keys
@@ -142,7 +142,6 @@ ON CONFLICT ("key") DO UPDATE SET "value" = EXCLUDED."value", "expires_at" = EXC
 	s.cas = q(`UPDATE `+t+` SET "value" = $2, "expires_at" = $3, "version" = $4 WHERE "key" = $1 AND "version" = $5 AND `+live, 6)
 	s.cad = q(`DELETE FROM `+t+` WHERE "key" = $1 AND "version" = $2 AND `+live, 3)
 	s.touch = q(`UPDATE `+t+` SET "expires_at" = $2 WHERE "key" = $1 AND `+live, 3)
-	s.live = q(`SELECT 1 FROM `+t+` WHERE "key" = $1 AND `+live, 2)
 	for bounded, upper := range []string{``, ` AND "key" < $4`} {
 		s.keys[bounded] = q(`SELECT "key" FROM `+t+` WHERE "key" >= $1 AND "key" > $2`+upper+` AND `+live+
 			fmt.Sprintf(` ORDER BY "key" LIMIT %d`, keysPage), 3)
@@ -270,7 +269,19 @@ func (s *Store) Get(ctx context.Context, key string) (kvsession.Entry, error) {
 	if err := ctx.Err(); err != nil {
 		return kvsession.Entry{}, fmt.Errorf("pgstore: get: %w", err)
 	}
-	now := s.now()
+	e, err := s.read(ctx, key, s.now())
+	if errors.Is(err, pgx.ErrNoRows) {
+		return kvsession.Entry{}, notFound("get")
+	}
+	if err != nil {
+		return kvsession.Entry{}, s.fail(ctx, "get", err)
+	}
+	return e, nil
+}
+
+// read returns the record under key if it is live at now, and
+// pgx.ErrNoRows if it is not.
+func (s *Store) read(ctx context.Context, key string, now time.Time) (kvsession.Entry, error) {
 	var (
 		e       kvsession.Entry
 		exp     *time.Time
@@ -279,11 +290,8 @@ func (s *Store) Get(ctx context.Context, key string) (kvsession.Entry, error) {
 	err := s.retry(ctx, true, func() error {
 		return s.pool.QueryRow(ctx, s.get, []byte(key), now).Scan(&e.Value, &exp, &version)
 	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return kvsession.Entry{}, notFound("get")
-	}
 	if err != nil {
-		return kvsession.Entry{}, s.fail(ctx, "get", err)
+		return kvsession.Entry{}, err
 	}
 	if e.Value == nil {
 		e.Value = []byte{}
@@ -332,19 +340,17 @@ func (s *Store) exec(ctx context.Context, idempotent bool, query string, args ..
 }
 
 // whyNot explains a conditional statement on key that changed no row:
-// ErrNotFound if no live record exists under key at now, else ErrConflict.
+// ErrNotFound if no live record exists under key at now, else a
+// *kvsession.ConflictError holding that record.
 func (s *Store) whyNot(ctx context.Context, op, key string, now time.Time) error {
-	var one int
-	err := s.retry(ctx, true, func() error {
-		return s.pool.QueryRow(ctx, s.live, []byte(key), now).Scan(&one)
-	})
+	current, err := s.read(ctx, key, now)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return notFound(op)
 	case err != nil:
 		return s.fail(ctx, op, err)
 	}
-	return fmt.Errorf("pgstore: %s: %w", op, kvsession.ErrConflict)
+	return fmt.Errorf("pgstore: %s: %w", op, &kvsession.ConflictError{Current: current})
 }
 
 // CompareAndSwap implements [kvsession.VersionedStore].

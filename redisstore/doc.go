@@ -54,7 +54,9 @@
 // and sent again with EVAL if the server has lost its script cache (after a
 // restart, say). Each one touches a single key and so runs atomically, on
 // a cluster too. [Store.Touch] rewrites the 8 expiry bytes of the header
-// and the TTL, not the value, and keeps the version.
+// and the TTL, not the value, and keeps the version. On a version conflict
+// the script of [Store.CompareAndSwap] returns the current record, so its
+// error is a [*kvsession.ConflictError] holding it, with no extra round trip.
 //
 // # Capabilities
 //

@@ -151,8 +151,18 @@ func (s *Store) Get(ctx context.Context, key string) (kvsession.Entry, error) {
 	if err != nil {
 		return kvsession.Entry{}, wrap(ctx, "get", err)
 	}
-	if len(b) < headerSize || b[0] != recordFormat {
+	e, ok := decode(b)
+	if !ok {
 		return kvsession.Entry{}, fmt.Errorf("redisstore: get: %w", errMalformed)
+	}
+	return e, nil
+}
+
+// decode parses the stored form of a record. It reports false if b is not
+// a record of this package.
+func decode(b string) (kvsession.Entry, bool) {
+	if len(b) < headerSize || b[0] != recordFormat {
+		return kvsession.Entry{}, false
 	}
 	e := kvsession.Entry{
 		// Converting the string copies the bytes: the caller owns them.
@@ -162,7 +172,7 @@ func (s *Store) Get(ctx context.Context, key string) (kvsession.Entry, error) {
 	if ms := int64(binary.BigEndian.Uint64([]byte(b[expiryOff:headerSize]))); ms != 0 {
 		e.ExpiresAt = time.UnixMilli(ms)
 	}
-	return e, nil
+	return e, true
 }
 
 // setArgs returns the arguments of a SET of rec with expiry ms.
@@ -205,14 +215,15 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 // number (a double, which cannot hold 64 bits). The 1 they compare the
 // first byte with is recordFormat. They return 0 when no live
 // record of this package exists under the key, 1 on a version conflict and
-// 2 on success.
+// 2 on success; casScript returns the whole current record, a string,
+// instead of 1, so that the caller gets it without another read.
 
 // casScript: ARGV[1] is the expected version (8 bytes), ARGV[2] the new
 // record, ARGV[3] its expiry in Unix milliseconds ("0" for none).
 var casScript = redis.NewScript(`
 local h = redis.call('GETRANGE', KEYS[1], 0, 16)
 if #h < 17 or string.byte(h, 1) ~= 1 then return 0 end
-if string.sub(h, 2, 9) ~= ARGV[1] then return 1 end
+if string.sub(h, 2, 9) ~= ARGV[1] then return redis.call('GET', KEYS[1]) end
 if ARGV[3] == '0' then
 	redis.call('SET', KEYS[1], ARGV[2])
 else
@@ -245,23 +256,38 @@ end
 return 2
 `)
 
-// runScript runs a conditional script and maps its result to an error.
+// runScript runs a conditional script and maps its result to an error. A
+// string result is the current record after a version conflict, returned in
+// a *kvsession.ConflictError.
 func (s *Store) runScript(ctx context.Context, op string, sc *redis.Script, key string, args ...any) error {
-	n, err := sc.Run(ctx, s.client, []string{s.recPrefix + key}, args...).Int()
+	res, err := sc.Run(ctx, s.client, []string{s.recPrefix + key}, args...).Result()
 	if err != nil {
 		return wrap(ctx, op, err)
 	}
-	switch n {
-	case 0:
-		return notFound(op)
-	case 1:
-		return conflict(op)
+	switch r := res.(type) {
+	case string:
+		current, ok := decode(r)
+		if !ok {
+			return fmt.Errorf("redisstore: %s: %w", op, errMalformed)
+		}
+		return fmt.Errorf("redisstore: %s: %w", op, &kvsession.ConflictError{Current: current})
+	case int64:
+		switch r {
+		case 0:
+			return notFound(op)
+		case 1:
+			return conflict(op)
+		case 2:
+			return nil
+		}
 	}
-	return nil
+	return fmt.Errorf("redisstore: %s: unexpected script reply %T", op, res)
 }
 
 // CompareAndSwap implements [kvsession.VersionedStore] with one script
-// that compares the version and SETs the record with its expiry.
+// that compares the version and SETs the record with its expiry. On a
+// version conflict the same script returns the current record, in a
+// *kvsession.ConflictError.
 func (s *Store) CompareAndSwap(ctx context.Context, key string, value []byte, expiresAt time.Time, old uint64) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("redisstore: compare and swap: %w", err)

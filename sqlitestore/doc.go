@@ -73,7 +73,9 @@
 // from 1 to 2^63-1 (SQLite integers are signed), different from the one it
 // replaces. [Store.CompareAndSwap], [Store.CompareAndDelete] and
 // [Store.Touch] are single conditional UPDATE or DELETE statements; when one
-// changes no row, a follow-up SELECT tells ErrNotFound from ErrConflict.
+// changes no row, a follow-up SELECT tells ErrNotFound from ErrConflict,
+// and reads the current record, which a conflict of CompareAndSwap or
+// CompareAndDelete returns in a [*kvsession.ConflictError].
 // [Store.Touch] keeps the version.
 //
 // # Capabilities

@@ -48,7 +48,7 @@ type Store struct {
 type queries struct {
 	schema []string
 
-	get, exists, set, del                    string
+	get, set, del                            string
 	cas, cad, touch                          string
 	keysFirst, keysFirstTo, keysNext, keysTo string
 	sweep, sweepUsers                        string
@@ -104,8 +104,7 @@ func buildQueries(t string) queries {
 )`),
 			f(`CREATE INDEX IF NOT EXISTS {u}_expires_at ON {u} (expires_at)`),
 		},
-		get:    f(`SELECT value, expires_at, version FROM {t} WHERE key = ? AND {live}`),
-		exists: f(`SELECT 1 FROM {t} WHERE key = ? AND {live}`),
+		get: f(`SELECT value, expires_at, version FROM {t} WHERE key = ? AND {live}`),
 		set: f(`INSERT INTO {t} (key, value, expires_at, version) VALUES (?, ?, ?, ?)
 ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at, version = excluded.version`),
 		del:   f(`DELETE FROM {t} WHERE key = ?`),
@@ -280,7 +279,8 @@ func versionArg(v uint64) int64 {
 
 // conditional runs a statement that changes at most the one live row under
 // key with version old. When it changes none, it tells a missing record
-// from one with another version.
+// from one with another version, which it returns in a
+// *kvsession.ConflictError.
 func (s *Store) conditional(ctx context.Context, op, key string, now int64, old uint64, query string, args ...any) error {
 	res, err := s.db.ExecContext(ctx, query, args...)
 	if err != nil {
@@ -293,15 +293,19 @@ func (s *Store) conditional(ctx context.Context, op, key string, now int64, old 
 	if n > 0 {
 		return nil
 	}
-	var one int
-	err = s.db.QueryRowContext(ctx, s.q.exists, []byte(key), now).Scan(&one)
+	var value, exp, ver any
+	err = s.db.QueryRowContext(ctx, s.q.get, []byte(key), now).Scan(&value, &exp, &ver)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return fmt.Errorf("sqlitestore: %s: %w", op, kvsession.ErrNotFound)
 	case err != nil:
 		return fmt.Errorf("sqlitestore: %s: %w", op, err)
 	}
-	return fmt.Errorf("sqlitestore: %s: %w", op, kvsession.ErrConflict)
+	current, ok := decode(value, exp, ver)
+	if !ok {
+		return fmt.Errorf("sqlitestore: %s: corrupt record: %w", op, kvsession.ErrNotFound)
+	}
+	return fmt.Errorf("sqlitestore: %s: %w", op, &kvsession.ConflictError{Current: current})
 }
 
 // Touch implements [kvsession.Toucher]. It keeps the record's version.

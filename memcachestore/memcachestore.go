@@ -216,11 +216,17 @@ func (s *Store) Get(ctx context.Context, key string) (kvsession.Entry, error) {
 	if err != nil {
 		return kvsession.Entry{}, fmt.Errorf("memcachestore: get: %w", err)
 	}
+	return entry(it, ms), nil
+}
+
+// entry makes an Entry of a live record item. The item's value is the
+// client's own fresh buffer, so the Entry may keep it.
+func entry(it *memcache.Item, ms uint64) kvsession.Entry {
 	e := kvsession.Entry{Value: it.Value[headerSize:len(it.Value):len(it.Value)], Version: it.CasID}
 	if ms != 0 {
 		e.ExpiresAt = time.UnixMilli(int64(ms))
 	}
-	return e, nil
+	return e
 }
 
 // Set implements [kvsession.Store]. An expiresAt that has passed deletes
@@ -285,6 +291,8 @@ func (s *Store) cas(ctx context.Context, it *memcache.Item) error {
 // CompareAndSwap implements [kvsession.VersionedStore]. It reads the record
 // and then writes it with memcached's cas command: two round trips. An
 // expiresAt that has passed deletes the record, under the same condition.
+// When that read finds another version, the error is a
+// *kvsession.ConflictError holding the record it read.
 func (s *Store) CompareAndSwap(ctx context.Context, key string, value []byte, expiresAt time.Time, old uint64) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("memcachestore: compare and swap: %w", err)
@@ -296,12 +304,12 @@ func (s *Store) CompareAndSwap(ctx context.Context, key string, value []byte, ex
 }
 
 func (s *Store) compareAndSwap(ctx context.Context, key string, value []byte, expiresAt time.Time, old uint64) error {
-	it, _, err := s.live(ctx, key)
+	it, ms, err := s.live(ctx, key)
 	if err != nil {
 		return err
 	}
 	if it.CasID != old {
-		return kvsession.ErrConflict
+		return &kvsession.ConflictError{Current: entry(it, ms)}
 	}
 	exp, gone := expiration(expiresAt, time.Now())
 	if gone {

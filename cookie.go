@@ -20,6 +20,9 @@ var b64 = base64.RawURLEncoding.Strict()
 
 const macSize = sha256.Size
 
+// nameSep separates the cookie name from the ID inside the MAC.
+var nameSep = []byte{0}
+
 // signer signs and verifies session IDs. It is safe for concurrent use.
 type signer struct {
 	name    string
@@ -48,7 +51,7 @@ func (s *signer) mac(dst []byte, i int, id []byte) []byte {
 	h := s.pools[i].Get().(hash.Hash)
 	h.Reset()
 	io.WriteString(h, s.name)
-	h.Write([]byte{0})
+	h.Write(nameSep)
 	h.Write(id)
 	dst = h.Sum(dst)
 	s.pools[i].Put(h)

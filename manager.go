@@ -185,6 +185,15 @@ func (w *responseWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
+// WriteString saves the session, then writes str without copying it to a
+// byte slice when the underlying writer can do so.
+func (w *responseWriter) WriteString(str string) (int, error) {
+	if !w.commit() {
+		return 0, errResponseReplaced
+	}
+	return io.WriteString(w.ResponseWriter, str)
+}
+
 // ReadFrom saves the session, then copies from src, keeping the
 // underlying writer's fast path (sendfile).
 func (w *responseWriter) ReadFrom(src io.Reader) (int64, error) {
@@ -218,20 +227,29 @@ func (m *Manager) Key(cookieValue string) (string, error) {
 
 // The store calls, each bounded by the store timeout.
 
+// bound returns ctx limited to StoreTimeout, or ctx itself when its
+// deadline is already that close (inside a save), saving a timer.
+func (m *Manager) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if d, ok := ctx.Deadline(); ok && time.Until(d) <= m.cfg.StoreTimeout {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, m.cfg.StoreTimeout)
+}
+
 func (m *Manager) get(ctx context.Context, key string) (Entry, error) {
-	ctx, cancel := context.WithTimeout(ctx, m.cfg.StoreTimeout)
+	ctx, cancel := m.bound(ctx)
 	defer cancel()
 	return m.store.Get(ctx, key)
 }
 
 func (m *Manager) set(ctx context.Context, key string, v []byte, exp time.Time) error {
-	ctx, cancel := context.WithTimeout(ctx, m.cfg.StoreTimeout)
+	ctx, cancel := m.bound(ctx)
 	defer cancel()
 	return m.store.Set(ctx, key, v, exp)
 }
 
 func (m *Manager) del(ctx context.Context, key string) error {
-	ctx, cancel := context.WithTimeout(ctx, m.cfg.StoreTimeout)
+	ctx, cancel := m.bound(ctx)
 	defer cancel()
 	return m.store.Delete(ctx, key)
 }
@@ -342,14 +360,29 @@ func (s *Session) save(h http.Header) error {
 		return nil
 	}
 	m := s.m
-	// One deadline bounds the whole save, retries and clean-ups included,
-	// so a hung store cannot hold the response past StoreTimeout.
+	now := m.cfg.Now()
+	refresh := s.refreshDue(now)
+	if s.destroyKey == "" {
+		switch {
+		case !s.loaded:
+			return nil // untouched: no store call, no cookie
+		case !s.exists && !s.modified:
+			return nil
+		case s.exists && !s.modified && !refresh:
+			if s.staleSig {
+				s.setCookie(h, now) // re-sign with the current key; the record is unchanged
+			}
+			return nil
+		}
+	}
+	// The save calls the store. One deadline bounds it all, retries and
+	// clean-ups included, so a hung store cannot hold the response past
+	// StoreTimeout.
 	ctx, cancel := context.WithTimeout(s.ctx, m.cfg.StoreTimeout)
 	defer cancel()
 	requestCtx := s.ctx
 	s.ctx = ctx
 	defer func() { s.ctx = requestCtx }()
-	now := m.cfg.Now()
 	if s.destroyKey != "" {
 		if err := s.destroy(); err != nil {
 			return err
@@ -360,10 +393,6 @@ func (s *Session) save(h http.Header) error {
 		}
 	}
 	switch {
-	case !s.loaded:
-		return nil // untouched: no store call, no cookie
-	case !s.exists && !s.modified:
-		return nil
 	case !s.exists:
 		return s.create(h, now)
 	case s.regenerate:
@@ -375,7 +404,7 @@ func (s *Session) save(h http.Header) error {
 		return err
 	}
 	if s.staleSig && s.exists {
-		s.setCookie(h, now) // re-sign with the current key; the record is unchanged
+		s.setCookie(h, now)
 	}
 	return nil
 }
@@ -479,7 +508,7 @@ func (s *Session) update(h http.Header, now time.Time) error {
 			return err
 		}
 		exp := m.expiry(s.rec, now)
-		ctx, cancel := context.WithTimeout(s.ctx, m.cfg.StoreTimeout)
+		ctx, cancel := m.bound(s.ctx)
 		if m.vstore == nil {
 			err = m.store.Set(ctx, s.key, b, exp)
 		} else {
@@ -530,7 +559,7 @@ func (s *Session) regen(h http.Header, now time.Time) error {
 			m.emit(s.ctx, Event{Kind: EventStoreError, LogID: oldLog, Err: err})
 			return fmt.Errorf("kvsession: regenerate session: %w", err)
 		}
-		ctx, cancel := context.WithTimeout(s.ctx, m.cfg.StoreTimeout)
+		ctx, cancel := m.bound(s.ctx)
 		if m.vstore == nil {
 			err = m.store.Delete(ctx, oldKey)
 		} else {
@@ -571,20 +600,26 @@ func (s *Session) regen(h http.Header, now time.Time) error {
 	return nil
 }
 
-// refresh extends the idle deadline of an unchanged session, at most once
-// per IdleRefresh, without rewriting its data.
+// refreshDue reports whether a loaded session's idle deadline is due for
+// extension: at most once per IdleRefresh, and never past its lifetime.
+func (s *Session) refreshDue(now time.Time) bool {
+	m := s.m
+	if !s.exists || m.cfg.IdleTimeout <= 0 || s.expiresAt.IsZero() {
+		return false
+	}
+	lastRefresh := s.expiresAt.Add(-m.cfg.IdleTimeout)
+	return s.expiresAt.Before(m.deadline(s.rec)) && now.Sub(lastRefresh) >= m.cfg.IdleRefresh
+}
+
+// refresh extends the idle deadline of an unchanged session, when due,
+// without rewriting its data.
 func (s *Session) refresh(now time.Time) error {
 	m := s.m
-	if m.cfg.IdleTimeout <= 0 || s.expiresAt.IsZero() {
-		return nil
-	}
-	deadline := m.deadline(s.rec)
-	lastRefresh := s.expiresAt.Add(-m.cfg.IdleTimeout)
-	if !s.expiresAt.Before(deadline) || now.Sub(lastRefresh) < m.cfg.IdleRefresh {
+	if !s.refreshDue(now) {
 		return nil
 	}
 	exp := m.expiry(s.rec, now)
-	ctx, cancel := context.WithTimeout(s.ctx, m.cfg.StoreTimeout)
+	ctx, cancel := m.bound(s.ctx)
 	defer cancel()
 	var err error
 	switch {

@@ -15,7 +15,7 @@ func (m *Manager) index(ctx context.Context, r record, key string) error {
 	if r.user == "" || m.users == nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, m.cfg.StoreTimeout)
+	ctx, cancel := m.bound(ctx)
 	defer cancel()
 	if err := m.users.AddUserKey(ctx, r.user, key, m.deadline(r)); err != nil {
 		m.emit(ctx, Event{Kind: EventStoreError, LogID: logID(m.cfg.KeyPrefix, key), Err: err})
@@ -28,7 +28,7 @@ func (m *Manager) unindex(ctx context.Context, user, key string) error {
 	if user == "" || m.users == nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, m.cfg.StoreTimeout)
+	ctx, cancel := m.bound(ctx)
 	defer cancel()
 	if err := m.users.RemoveUserKey(ctx, user, key); err != nil {
 		m.emit(ctx, Event{Kind: EventStoreError, LogID: logID(m.cfg.KeyPrefix, key), Err: err})
@@ -102,7 +102,7 @@ func (m *Manager) UserSessions(ctx context.Context, user string) ([]SessionInfo,
 }
 
 func (m *Manager) userKeys(ctx context.Context, user string) ([]string, error) {
-	sctx, cancel := context.WithTimeout(ctx, m.cfg.StoreTimeout)
+	sctx, cancel := m.bound(ctx)
 	defer cancel()
 	keys, err := m.users.UserKeys(sctx, user)
 	if err != nil {

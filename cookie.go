@@ -101,9 +101,9 @@ func (s *signer) verify(value string) (id []byte, stale bool) {
 // stored: a SHA-256 of the ID, so a leaked store holds no usable ID.
 func storageKey(prefix string, id []byte) string {
 	sum := sha256.Sum256(id)
-	buf := make([]byte, len(prefix)+b64.EncodedLen(len(sum)))
-	copy(buf, prefix)
-	b64.Encode(buf[len(prefix):], sum[:])
+	var arr [160]byte // KeyPrefix is at most 100 bytes, the hash 43
+	buf := append(arr[:0], prefix...)
+	buf = b64.AppendEncode(buf, sum[:])
 	return string(buf)
 }
 

@@ -77,7 +77,13 @@ func backoff(ctx context.Context, attempt int) {
 // session by mistake.
 func (m *Manager) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s := &Session{m: m, ctx: r.Context(), userAgent: truncate(r.UserAgent(), maxUserAgent)}
+		// One allocation for the session and the writer that saves it.
+		st := &struct {
+			s  Session
+			rw responseWriter
+		}{}
+		s := &st.s
+		s.m, s.ctx, s.userAgent = m, r.Context(), truncate(r.UserAgent(), maxUserAgent)
 		if m.cfg.RecordRemoteAddr {
 			s.remote = r.RemoteAddr
 		}
@@ -86,7 +92,8 @@ func (m *Manager) Handler(next http.Handler) http.Handler {
 			s.token = r.Header.Get(m.cfg.Header)
 		}
 		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, s))
-		rw := &responseWriter{ResponseWriter: w, s: s, r: r}
+		rw := &st.rw
+		rw.ResponseWriter, rw.s, rw.r = w, s, r
 		next.ServeHTTP(rw, r)
 		rw.commit()
 	})

@@ -60,12 +60,15 @@ func (s *signer) mac(dst []byte, i int, id []byte) []byte {
 
 // sign returns the cookie value for id, signed with the first key.
 func (s *signer) sign(id []byte) string {
+	return string(s.appendSign(make([]byte, 0, s.valLen), id))
+}
+
+// appendSign appends the cookie value for id to dst.
+func (s *signer) appendSign(dst, id []byte) []byte {
 	var m [macSize]byte
-	buf := make([]byte, s.valLen)
-	b64.Encode(buf, id)
-	buf[s.idLen] = '.'
-	b64.Encode(buf[s.idLen+1:], s.mac(m[:0], 0, id))
-	return string(buf)
+	dst = b64.AppendEncode(dst, id)
+	dst = append(dst, '.')
+	return b64.AppendEncode(dst, s.mac(m[:0], 0, id))
 }
 
 // verify returns the ID carried by a cookie value, and whether a key other

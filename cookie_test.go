@@ -2,8 +2,11 @@ package kvsession
 
 import (
 	"bytes"
+	"context"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 func testSigner(keys ...string) *signer {
@@ -105,3 +108,45 @@ func TestStorageKeyHidesID(t *testing.T) {
 		t.Errorf("logID = %q", logID("p:", k))
 	}
 }
+
+// The hand-built Set-Cookie header says what net/http's Cookie.String
+// says for the same cookie.
+func TestCookieHeaderMatchesNetHTTP(t *testing.T) {
+	id := bytes.Repeat([]byte{9}, 32)
+	exp := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, cfg := range []Config{
+		{Keys: [][]byte{[]byte(key1)}},
+		{Keys: [][]byte{[]byte(key1)}, CookieName: "__Host-s", SameSite: http.SameSiteStrictMode},
+		{Keys: [][]byte{[]byte(key1)}, CookieDomain: ".example.com", CookiePath: "/app", InsecureCookie: true, ScriptReadableCookie: true, SameSite: http.SameSiteDefaultMode},
+		{Keys: [][]byte{[]byte(key1)}, SameSite: http.SameSiteNoneMode},
+	} {
+		m, err := New(nopStore{}, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := m.cfg
+		want := func(value string, maxAge int, expires time.Time) string {
+			return (&http.Cookie{Name: c.CookieName, Value: value, Path: c.CookiePath, Domain: c.CookieDomain,
+				Secure: !c.InsecureCookie, HttpOnly: !c.ScriptReadableCookie, SameSite: c.SameSite,
+				MaxAge: maxAge, Expires: expires}).String()
+		}
+		for _, tc := range []struct {
+			id      []byte
+			maxAge  int
+			expires time.Time
+			value   string
+		}{{id, 0, time.Time{}, m.signer.sign(id)}, {id, 3600, exp, m.signer.sign(id)}, {nil, -1, time.Time{}, ""}} {
+			h := http.Header{}
+			m.writeCookie(h, tc.id, tc.expires, tc.maxAge)
+			if got, w := h.Get("Set-Cookie"), want(tc.value, tc.maxAge, tc.expires); got != w {
+				t.Errorf("Set-Cookie\n got %s\nwant %s", got, w)
+			}
+		}
+	}
+}
+
+type nopStore struct{}
+
+func (nopStore) Get(context.Context, string) (Entry, error)           { return Entry{}, ErrNotFound }
+func (nopStore) Set(context.Context, string, []byte, time.Time) error { return nil }
+func (nopStore) Delete(context.Context, string) error                 { return nil }

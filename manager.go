@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	mathrand "math/rand/v2"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -16,13 +18,14 @@ import (
 // wrap handlers with Handler, and reach the session in a handler with
 // FromContext. A Manager is safe for concurrent use.
 type Manager struct {
-	store   Store
-	vstore  VersionedStore // nil if the store has no versions
-	toucher Toucher        // nil if the store cannot touch
-	users   UserIndex      // nil if the store has no user index
-	cfg     Config
-	signer  *signer
-	logger  *slog.Logger
+	store     Store
+	vstore    VersionedStore // nil if the store has no versions
+	toucher   Toucher        // nil if the store cannot touch
+	users     UserIndex      // nil if the store has no user index
+	cfg       Config
+	signer    *signer
+	cookieFmt cookieFormat
+	logger    *slog.Logger
 }
 
 // New returns a Manager that keeps sessions in store. It returns an error
@@ -36,10 +39,11 @@ func New(store Store, cfg Config) (*Manager, error) {
 		return nil, err
 	}
 	m := &Manager{
-		store:  store,
-		cfg:    cfg,
-		signer: newSigner(cfg.CookieName, cfg.IDBits/8, cfg.Keys),
-		logger: cfg.Logger,
+		store:     store,
+		cfg:       cfg,
+		signer:    newSigner(cfg.CookieName, cfg.IDBits/8, cfg.Keys),
+		cookieFmt: newCookieFormat(cfg),
+		logger:    cfg.Logger,
 	}
 	m.vstore, _ = store.(VersionedStore)
 	m.toucher, _ = store.(Toucher)
@@ -313,43 +317,81 @@ func (m *Manager) encode(r *record) ([]byte, error) {
 // setCookie sends the session cookie for the current ID.
 func (s *Session) setCookie(h http.Header, now time.Time) {
 	m := s.m
-	c := m.cookie(m.signer.sign(s.id))
+	var expires time.Time
+	maxAge := 0
 	if s.rec.permanent {
-		end := m.deadline(s.rec)
-		c.Expires = end.UTC()
-		c.MaxAge = max(1, int(end.Sub(now)/time.Second))
+		expires = m.deadline(s.rec)
+		maxAge = max(1, int(expires.Sub(now)/time.Second))
 	}
-	m.writeCookie(h, c)
+	m.writeCookie(h, s.id, expires, maxAge)
 }
 
-func (m *Manager) cookie(value string) *http.Cookie {
-	return &http.Cookie{
-		Name:     m.cfg.CookieName,
-		Value:    value,
-		Path:     m.cfg.CookiePath,
-		Domain:   m.cfg.CookieDomain,
-		Secure:   !m.cfg.InsecureCookie,
-		HttpOnly: !m.cfg.ScriptReadableCookie,
-		SameSite: m.cfg.SameSite,
-	}
+// cookieFormat holds the fixed parts of the Set-Cookie header, built once
+// at New: the header is then one allocation, with the same attributes
+// net/http's Cookie.String would write.
+type cookieFormat struct {
+	prefix string // name=
+	scope  string // ; Path=...; Domain=...
+	flags  string // ; HttpOnly; Secure; SameSite=...
 }
 
-func (m *Manager) writeCookie(h http.Header, c *http.Cookie) {
-	if v := c.String(); v != "" {
-		h.Add("Set-Cookie", v)
+func newCookieFormat(c Config) cookieFormat {
+	f := cookieFormat{prefix: c.CookieName + "=", scope: "; Path=" + c.CookiePath}
+	if c.CookieDomain != "" {
+		f.scope += "; Domain=" + strings.TrimPrefix(c.CookieDomain, ".")
 	}
+	if !c.ScriptReadableCookie {
+		f.flags += "; HttpOnly"
+	}
+	if !c.InsecureCookie {
+		f.flags += "; Secure"
+	}
+	switch c.SameSite {
+	case http.SameSiteLaxMode:
+		f.flags += "; SameSite=Lax"
+	case http.SameSiteStrictMode:
+		f.flags += "; SameSite=Strict"
+	case http.SameSiteNoneMode:
+		f.flags += "; SameSite=None"
+	}
+	return f
+}
+
+// writeCookie sets the session cookie for id, or clears it if id is nil.
+// A positive maxAge makes it persistent until expires.
+func (m *Manager) writeCookie(h http.Header, id []byte, expires time.Time, maxAge int) {
+	f := &m.cookieFmt
+	var valBuf [256]byte
+	var value []byte
+	if id != nil {
+		value = m.signer.appendSign(valBuf[:0], id)
+	}
+	var b strings.Builder
+	b.Grow(len(f.prefix) + len(value) + len(f.scope) + len(f.flags) + 64)
+	b.WriteString(f.prefix)
+	b.Write(value)
+	b.WriteString(f.scope)
+	switch {
+	case id == nil:
+		b.WriteString("; Max-Age=0")
+	case maxAge > 0:
+		b.WriteString("; Expires=")
+		b.WriteString(expires.UTC().Format(http.TimeFormat))
+		b.WriteString("; Max-Age=")
+		b.WriteString(strconv.Itoa(maxAge))
+	}
+	b.WriteString(f.flags)
+	header := b.String()
+	h.Add("Set-Cookie", header)
 	if m.cfg.Header != "" {
-		h.Set(m.cfg.Header, c.Value) // empty when the session was destroyed
+		// The token is the cookie's value, empty when the session was destroyed.
+		h.Set(m.cfg.Header, header[len(f.prefix):len(f.prefix)+len(value)])
 	}
 	h.Set("Cache-Control", "no-store")
 	h.Add("Vary", "Cookie")
 }
 
-func (m *Manager) clearCookie(h http.Header) {
-	c := m.cookie("")
-	c.MaxAge = -1
-	m.writeCookie(h, c)
-}
+func (m *Manager) clearCookie(h http.Header) { m.writeCookie(h, nil, time.Time{}, 0) }
 
 // save writes the session's changes to the store and sets or clears the
 // cookie in h. It runs once per request.

@@ -405,16 +405,14 @@ func (s *Session) save(h http.Header) error {
 	if s.loadErr != nil {
 		return s.loadErr
 	}
-	if s.degraded {
-		return nil
+	if s.degraded || !s.loaded {
+		return nil // untouched (Destroy loads): no store call, no cookie
 	}
 	m := s.m
 	now := m.cfg.Now()
 	refresh := s.refreshDue(now)
 	if s.destroyKey == "" {
 		switch {
-		case !s.loaded:
-			return nil // untouched: no store call, no cookie
 		case !s.exists && !s.modified:
 			return nil
 		case s.exists && !s.modified && !refresh:

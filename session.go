@@ -219,17 +219,14 @@ func (s *Session) raw(key string) ([]byte, error) {
 	return s.rec.fields[i].raw, nil
 }
 
-// decodeValue decodes a stored JSON value, with fast paths for the most
-// common types.
+// decodeValue decodes a stored JSON value, with a fast path for plain
+// strings.
 func decodeValue(raw []byte, v any) error {
-	switch p := v.(type) {
-	case *string:
+	if p, ok := v.(*string); ok {
 		if n := len(raw); n >= 2 && raw[0] == '"' && raw[n-1] == '"' && plainString(raw[1:n-1]) {
 			*p = string(raw[1 : n-1])
 			return nil
 		}
-	case *any:
-		// decoded below
 	}
 	if jsonDepth(raw) > maxJSONDepth {
 		return fmt.Errorf("%w: value nested deeper than %d", errCorrupt, maxJSONDepth)

@@ -95,7 +95,8 @@ type Config struct {
 
 	// StoreTimeout bounds every store call: a hung store fails the request
 	// after this long instead of hanging it. Default: 3 seconds. The
-	// request's own context still applies.
+	// request's own context still applies. A store that reports
+	// NonBlocking (memstore) gets no such deadline.
 	StoreTimeout time.Duration
 
 	// MaxRecordBytes is the largest encoded session the manager stores or

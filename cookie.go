@@ -71,30 +71,33 @@ func (s *signer) appendSign(dst, id []byte) []byte {
 	return b64.AppendEncode(dst, s.mac(m[:0], 0, id))
 }
 
-// verify returns the ID carried by a cookie value, and whether a key other
-// than the first signed it (the cookie should be re-signed). It returns a
-// nil ID for any value it did not issue. The work done depends only on the
-// value's length, never on how much of the MAC matches.
-func (s *signer) verify(value string) (id []byte, stale bool) {
-	if len(value) != s.valLen || value[s.idLen] != '.' {
+// maxIDBytes is the longest ID Config.IDBits allows: 1024 bits.
+const maxIDBytes = 128
+
+// verify returns the ID carried by a cookie value, appended to dst, and
+// whether a key other than the first signed it (the cookie should be
+// re-signed). It returns a nil ID for any value it did not issue. The work
+// done depends only on the value's length, never on how much of the MAC
+// matches. With room in dst it allocates nothing.
+func (s *signer) verify(dst []byte, value string) (id []byte, stale bool) {
+	if len(value) != s.valLen || value[s.idLen] != '.' || s.idBytes > maxIDBytes {
 		return nil, false
 	}
-	var idBuf [128]byte
+	// Decoding from stack copies: converting the strings would allocate.
+	var enc [172]byte // b64.EncodedLen(maxIDBytes) rounded up
+	var idBuf [maxIDBytes]byte
 	var given, want [macSize]byte
-	if s.idBytes > len(idBuf) {
-		return nil, false
-	}
-	n, err := b64.Decode(idBuf[:], []byte(value[:s.idLen]))
+	n, err := b64.Decode(idBuf[:], enc[:copy(enc[:], value[:s.idLen])])
 	if err != nil || n != s.idBytes {
 		return nil, false
 	}
-	m, err := b64.Decode(given[:], []byte(value[s.idLen+1:]))
+	m, err := b64.Decode(given[:], enc[:copy(enc[:], value[s.idLen+1:])])
 	if err != nil || m != macSize {
 		return nil, false
 	}
 	for i := range s.pools {
 		if hmac.Equal(s.mac(want[:0], i, idBuf[:n]), given[:]) {
-			return append([]byte(nil), idBuf[:n]...), i > 0
+			return append(dst[:0], idBuf[:n]...), i > 0
 		}
 	}
 	return nil, false

@@ -29,21 +29,21 @@ func TestSignVerify(t *testing.T) {
 	if len(v) != s.valLen || strings.ContainsAny(v, "=+/ ;,\"") {
 		t.Errorf("cookie value %q: want %d URL-safe characters without padding", v, s.valLen)
 	}
-	got, stale := s.verify(v)
+	got, stale := s.verify(nil, v)
 	if !bytes.Equal(got, id) || stale {
 		t.Errorf("verify(sign(id)) = %x, stale %v", got, stale)
 	}
 
 	rotated := testSigner(key2, key1)
-	got, stale = rotated.verify(v)
+	got, stale = rotated.verify(nil, v)
 	if !bytes.Equal(got, id) || !stale {
 		t.Errorf("verify under rotation = %x, stale %v; want the ID, stale", got, stale)
 	}
-	if got, _ := testSigner(key2).verify(v); got != nil {
+	if got, _ := testSigner(key2).verify(nil, v); got != nil {
 		t.Error("a cookie signed by a removed key verified")
 	}
 	other := newSigner("other", 32, [][]byte{[]byte(key1)})
-	if got, _ := other.verify(v); got != nil {
+	if got, _ := other.verify(nil, v); got != nil {
 		t.Error("a cookie verified under another cookie name")
 	}
 }
@@ -62,7 +62,7 @@ func FuzzVerify(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, v string) {
-		id, stale := s.verify(v)
+		id, stale := s.verify(nil, v)
 		if id == nil {
 			return
 		}

@@ -29,8 +29,10 @@
 // A session is read from the store the first time a handler uses it, so a
 // request that never touches it costs no store call; a request that only
 // reads costs one read and no write. A changed session is saved once, just
-// before the first byte of the response body (or when the handler returns),
-// and the cookie is sent then. Values are stored as JSON and decoded only
+// before the first byte of the response body (or when the handler returns).
+// The cookie is sent when it changes (a new session or ID, a change of
+// permanence, a cookie signed by an older key) and with every save of a
+// permanent session, to keep its Max-Age current. Values are stored as JSON and decoded only
 // when read, into the type asked for: strings, numbers, booleans, time.Time,
 // structs with exported fields, slices and maps all round-trip.
 //
@@ -94,7 +96,7 @@
 // changing the client's cookie; once the store is back the same session
 // works again. If a save fails, the response is the same error and no
 // cookie is sent for the unsaved ID. Every store call is bounded by
-// Config.StoreTimeout. Config.DegradeOnLoadError opts into going on with an
+// Config.StoreTimeout, except those of a [NonBlocking] store. Config.DegradeOnLoadError opts into going on with an
 // empty session that is never saved.
 //
 // # Per-user sessions

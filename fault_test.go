@@ -3,10 +3,14 @@ package kvsession_test
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/kvsession/kvsession"
+	"github.com/kvsession/kvsession/memstore"
 )
 
 func TestStoreErrorOnLoadFailsClosed(t *testing.T) {
@@ -125,5 +129,65 @@ func TestErrorHandler(t *testing.T) {
 	}
 	if !errorIs(got, errStoreDown) {
 		t.Errorf("ErrorHandler got %v, want the store's error", got)
+	}
+}
+
+// deadlineStore records whether its calls carry a deadline, and reports
+// NonBlocking as told.
+type deadlineStore struct {
+	*memstore.Store
+	nonBlocking bool
+	mu          sync.Mutex
+	deadlines   []bool
+}
+
+func (d *deadlineStore) NonBlocking() bool { return d.nonBlocking }
+
+func (d *deadlineStore) note(ctx context.Context) {
+	_, ok := ctx.Deadline()
+	d.mu.Lock()
+	d.deadlines = append(d.deadlines, ok)
+	d.mu.Unlock()
+}
+
+func (d *deadlineStore) Get(ctx context.Context, key string) (kvsession.Entry, error) {
+	d.note(ctx)
+	return d.Store.Get(ctx, key)
+}
+
+func (d *deadlineStore) Set(ctx context.Context, key string, v []byte, exp time.Time) error {
+	d.note(ctx)
+	return d.Store.Set(ctx, key, v, exp)
+}
+
+func (d *deadlineStore) CompareAndSwap(ctx context.Context, key string, v []byte, exp time.Time, old uint64) error {
+	d.note(ctx)
+	return d.Store.CompareAndSwap(ctx, key, v, exp, old)
+}
+
+// A store that reports NonBlocking gets its calls without a StoreTimeout
+// deadline; every other store gets one on every call.
+func TestStoreTimeoutSkipsNonBlockingStores(t *testing.T) {
+	for _, nonBlocking := range []bool{false, true} {
+		st := &deadlineStore{Store: memstore.New(nil), nonBlocking: nonBlocking}
+		m, err := kvsession.New(st, kvsession.Config{Keys: [][]byte{testKey}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := m.Handler(app())
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/count", nil)) // create
+		cookie := strings.Split(rec.Result().Header.Get("Set-Cookie"), ";")[0]
+		req := httptest.NewRequest("GET", "/count", nil) // load and update
+		req.Header.Set("Cookie", cookie)
+		h.ServeHTTP(httptest.NewRecorder(), req)
+		if len(st.deadlines) != 3 {
+			t.Fatalf("NonBlocking %v: %d store calls, want 3 (set, get, compare-and-swap)", nonBlocking, len(st.deadlines))
+		}
+		for i, had := range st.deadlines {
+			if had == nonBlocking {
+				t.Errorf("NonBlocking %v: store call %d had a deadline: %v", nonBlocking, i, had)
+			}
+		}
 	}
 }

@@ -59,6 +59,10 @@ func newFaultStore(now func() time.Time) *faultStore {
 	return &faultStore{Store: memstore.New(&memstore.Options{Now: now})}
 }
 
+// NonBlocking reports false: a faultStore can hang, so the manager must
+// bound its calls (embedding would promote memstore's true).
+func (f *faultStore) NonBlocking() bool { return false }
+
 func (f *faultStore) fault(ctx context.Context, save bool) error {
 	f.mu.Lock()
 	hang, getErr, saveErr := f.hang, f.getErr, f.saveErr

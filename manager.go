@@ -22,6 +22,7 @@ type Manager struct {
 	vstore    VersionedStore // nil if the store has no versions
 	toucher   Toucher        // nil if the store cannot touch
 	users     UserIndex      // nil if the store has no user index
+	unbounded bool           // the store is NonBlocking: no deadlines
 	cfg       Config
 	signer    *signer
 	cookieFmt cookieFormat
@@ -48,6 +49,9 @@ func New(store Store, cfg Config) (*Manager, error) {
 	m.vstore, _ = store.(VersionedStore)
 	m.toucher, _ = store.(Toucher)
 	m.users, _ = store.(UserIndex)
+	if nb, ok := store.(NonBlocking); ok {
+		m.unbounded = nb.NonBlocking()
+	}
 	return m, nil
 }
 
@@ -124,7 +128,7 @@ func (s *Session) identify() {
 	s.identified = true
 	m := s.m
 	accept := func(v string) bool {
-		id, stale := m.signer.verify(v)
+		id, stale := m.signer.verify(s.idBuf[:0], v)
 		if id == nil {
 			return false
 		}
@@ -229,7 +233,7 @@ func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter 
 // cookie. It returns ErrInvalidCookie if the value does not verify. It
 // does not check that the session exists.
 func (m *Manager) Key(cookieValue string) (string, error) {
-	id, _ := m.signer.verify(cookieValue)
+	id, _ := m.signer.verify(nil, cookieValue)
 	if id == nil {
 		return "", ErrInvalidCookie
 	}
@@ -239,8 +243,12 @@ func (m *Manager) Key(cookieValue string) (string, error) {
 // The store calls, each bounded by the store timeout.
 
 // bound returns ctx limited to StoreTimeout, or ctx itself when its
-// deadline is already that close (inside a save), saving a timer.
+// deadline is already that close (inside a save) or when the store never
+// blocks, saving a timer.
 func (m *Manager) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if m.unbounded {
+		return ctx, func() {}
+	}
 	if d, ok := ctx.Deadline(); ok && time.Until(d) <= m.cfg.StoreTimeout {
 		return ctx, func() {}
 	}
@@ -425,7 +433,7 @@ func (s *Session) save(h http.Header) error {
 	// The save calls the store. One deadline bounds it all, retries and
 	// clean-ups included, so a hung store cannot hold the response past
 	// StoreTimeout.
-	ctx, cancel := context.WithTimeout(s.ctx, m.cfg.StoreTimeout)
+	ctx, cancel := m.bound(s.ctx)
 	defer cancel()
 	requestCtx := s.ctx
 	s.ctx = ctx
@@ -582,7 +590,13 @@ func (s *Session) update(h http.Header, now time.Time) error {
 	if err := m.reindex(s.ctx, s.loadedRec.user, s.rec, s.key, s.key); err != nil {
 		return err
 	}
-	s.setCookie(h, now)
+	// A browser-session cookie does not change with the data, so it is
+	// sent again only when it does: signed by an older key, or turned
+	// permanent or back. A permanent one goes with every save, to keep its
+	// Max-Age current.
+	if s.staleSig || s.rec.permanent || s.hasPermanentOp() {
+		s.setCookie(h, now)
+	}
 	return nil
 }
 

@@ -63,6 +63,16 @@ func TestReadOnlyAndUntouchedRequests(t *testing.T) {
 		t.Errorf("read-only request sent Set-Cookie")
 	}
 
+	// A change to a browser-session cookie's session saves the data and
+	// leaves the cookie alone: it would be sent again unchanged.
+	writes = h.store.writes()
+	r = h.mustDo(c, "/set?key=a&value=2", "set")
+	if h.store.writes()-writes != 1 || hasSetCookie(r) {
+		t.Errorf("update: %d writes, Set-Cookie %q; want 1 write and no cookie", h.store.writes()-writes, r.header.Values("Set-Cookie"))
+	}
+	h.mustDo(c, "/get?key=a", "2")
+	h.mustDo(c, "/set?key=a&value=1", "set")
+
 	// A visitor without a cookie who only reads gets no session at all.
 	fresh := h.client()
 	calls := h.store.calls()

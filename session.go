@@ -2,7 +2,6 @@ package kvsession
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -85,7 +84,8 @@ type Session struct {
 
 	mu         sync.Mutex
 	identified bool
-	id         []byte // nil until a valid cookie or a save gives one
+	id         []byte           // nil until a valid cookie or a save gives one
+	idBuf      [maxIDBytes]byte // holds a verified cookie's ID
 	key        string
 	staleSig   bool // the cookie was signed by an older key
 	loaded     bool
@@ -201,10 +201,15 @@ func Get[T any](s *Session, key string) (T, error) {
 	if err != nil {
 		return v, err
 	}
-	if err := decodeValue(raw, &v); err != nil {
+	if decodeScalar(raw, &v) {
+		return v, nil
+	}
+	// A fresh T for encoding/json, which keeps v off the heap above.
+	p := new(T)
+	if err := decodeJSON(raw, p); err != nil {
 		return v, fmt.Errorf("kvsession: get %q: %w", key, err)
 	}
-	return v, nil
+	return *p, nil
 }
 
 func (s *Session) raw(key string) ([]byte, error) {
@@ -219,41 +224,13 @@ func (s *Session) raw(key string) ([]byte, error) {
 	return s.rec.fields[i].raw, nil
 }
 
-// decodeValue decodes a stored JSON value, with a fast path for plain
-// strings.
-func decodeValue(raw []byte, v any) error {
-	if p, ok := v.(*string); ok {
-		if n := len(raw); n >= 2 && raw[0] == '"' && raw[n-1] == '"' && plainString(raw[1:n-1]) {
-			*p = string(raw[1 : n-1])
-			return nil
-		}
-	}
-	if jsonDepth(raw) > maxJSONDepth {
-		return fmt.Errorf("%w: value nested deeper than %d", errCorrupt, maxJSONDepth)
-	}
-	return json.Unmarshal(raw, v)
-}
-
-// plainString reports whether b needs no JSON unescaping.
-func plainString(b []byte) bool {
-	for _, c := range b {
-		if c == '\\' || c == '"' || c < 0x20 || c >= 0x80 {
-			return false
-		}
-	}
-	return true
-}
-
 // Set stores v under key, replacing any earlier value. v is encoded at
 // once, as JSON: later changes to v do not reach the session, and a value
 // that cannot be encoded gives an error here.
 func (s *Session) Set(key string, v any) error {
-	raw, err := json.Marshal(v)
+	raw, err := encodeValue(v)
 	if err != nil {
 		return fmt.Errorf("kvsession: set %q: %w", key, err)
-	}
-	if jsonDepth(raw) > maxJSONDepth {
-		return fmt.Errorf("kvsession: set %q: %w: nested deeper than %d", key, ErrTooLarge, maxJSONDepth)
 	}
 	if err := s.lockLoaded(); err != nil {
 		return err

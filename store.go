@@ -111,6 +111,18 @@ type Toucher interface {
 	Touch(ctx context.Context, key string, expiresAt time.Time) error
 }
 
+// NonBlocking is implemented by stores whose calls never wait on I/O, a
+// network or another process: a call takes a lock, copies some bytes and
+// returns, as in memstore. When NonBlocking reports true the manager puts
+// no Config.StoreTimeout deadline on the store's calls, since it would
+// guard nothing and costs a timer per request. A wrapper that may block
+// (one that adds a network hop, a delay or an injected fault) must not
+// report true: one that embeds a NonBlocking store inherits its method, and
+// must define its own NonBlocking returning false.
+type NonBlocking interface {
+	NonBlocking() bool
+}
+
 // Lister is the capability to enumerate the keys of a store, for tools that
 // inspect sessions while their clients are away.
 type Lister interface {

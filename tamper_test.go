@@ -158,6 +158,12 @@ func TestKeyRotation(t *testing.T) {
 	if resigned == "" || resigned == oldCookie {
 		t.Fatalf("old-key cookie was not re-signed: %q", resigned)
 	}
+	// A change made with an old-key cookie re-signs it too.
+	rec = newRecorder()
+	mBoth.Handler(app()).ServeHTTP(rec, newRequest("/set?key=other&value=1", oldCookie))
+	if got := strings.Split(rec.Result().Header.Get("Set-Cookie"), ";")[0]; got != resigned {
+		t.Errorf("update with an old-key cookie sent %q, want the re-signed %q", got, resigned)
+	}
 	rec = newRecorder()
 	mNew.Handler(app()).ServeHTTP(rec, newRequest("/get?key=secret", resigned))
 	if rec.Body.String() != "s3cret" {

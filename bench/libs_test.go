@@ -97,9 +97,9 @@ func kvValue[T any](s *kvsession.Session, key string) (T, error) {
 
 // kvStore is what the manager finds in memstore and redisstore, and what
 // the counting wrapper must offer in turn: the manager discovers
-// VersionedStore and Toucher by type assertion, so a wrapper that hid them
-// would change the library's behaviour (plain overwrites, rewrites instead
-// of touches).
+// VersionedStore, Toucher and NonBlocking by type assertion, so a wrapper
+// that hid them would change the library's behaviour (plain overwrites,
+// rewrites instead of touches, deadlines on a store that cannot block).
 type kvStore interface {
 	kvsession.VersionedStore
 	kvsession.Toucher
@@ -110,6 +110,13 @@ var _ kvStore = (*countingKV)(nil)
 type countingKV struct {
 	s kvStore
 	c *counts
+}
+
+// NonBlocking forwards the store's kvsession.NonBlocking: counting never
+// blocks.
+func (w *countingKV) NonBlocking() bool {
+	nb, ok := w.s.(kvsession.NonBlocking)
+	return ok && nb.NonBlocking()
 }
 
 func (w *countingKV) Get(ctx context.Context, key string) (kvsession.Entry, error) {

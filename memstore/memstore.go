@@ -13,7 +13,8 @@
 //
 // Store implements every optional capability: [kvsession.VersionedStore],
 // [kvsession.Toucher], [kvsession.Lister], [kvsession.ExpiredDeleter] and
-// [kvsession.UserIndex].
+// [kvsession.UserIndex]. It is also [kvsession.NonBlocking]: its calls
+// only take a lock and copy bytes, so the manager puts no deadline on them.
 package memstore
 
 import (
@@ -32,6 +33,7 @@ var (
 	_ kvsession.Lister         = (*Store)(nil)
 	_ kvsession.ExpiredDeleter = (*Store)(nil)
 	_ kvsession.UserIndex      = (*Store)(nil)
+	_ kvsession.NonBlocking    = (*Store)(nil)
 )
 
 // Options configure a Store. The zero value is ready to use.
@@ -316,6 +318,10 @@ func (s *Store) RemoveUserKey(ctx context.Context, user, key string) error {
 	}
 	return nil
 }
+
+// NonBlocking implements [kvsession.NonBlocking]: it reports true, since
+// every call of a Store finishes without waiting on I/O.
+func (s *Store) NonBlocking() bool { return true }
 
 // Len returns the number of records held, expired ones included until they
 // are swept.

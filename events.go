@@ -2,6 +2,7 @@ package kvsession
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 )
 
@@ -26,7 +27,9 @@ const (
 	// EventUnknownID: a validly signed cookie named no stored session
 	// (destroyed, revoked, or dropped by the store).
 	EventUnknownID
-	// EventStoreError: a store call failed. Event.Err says how.
+	// EventStoreError: a store call failed. Event.Err says how. It is
+	// logged as an error, or as information when the request's context was
+	// canceled (the client went away): that is no fault of the store.
 	EventStoreError
 	// EventCorruptRecord: a stored record did not decode; the session
 	// reads as missing.
@@ -66,9 +69,12 @@ func (k EventKind) String() string {
 	return "unknown event"
 }
 
-func (k EventKind) level() slog.Level {
-	switch k {
+func (e Event) level() slog.Level {
+	switch e.Kind {
 	case EventStoreError:
+		if errors.Is(e.Err, context.Canceled) {
+			return slog.LevelInfo
+		}
 		return slog.LevelError
 	case EventCorruptRecord, EventSaveDropped, EventDegraded:
 		return slog.LevelWarn
@@ -92,7 +98,7 @@ type Event struct {
 }
 
 func (m *Manager) emit(ctx context.Context, e Event) {
-	if m.logger != nil && m.logger.Enabled(ctx, e.Kind.level()) {
+	if level := e.level(); m.logger != nil && m.logger.Enabled(ctx, level) {
 		attrs := []slog.Attr{slog.String("event", e.Kind.String())}
 		if e.LogID != "" {
 			attrs = append(attrs, slog.String("session", e.LogID))
@@ -100,7 +106,7 @@ func (m *Manager) emit(ctx context.Context, e Event) {
 		if e.Err != nil {
 			attrs = append(attrs, slog.String("error", e.Err.Error()))
 		}
-		m.logger.LogAttrs(ctx, e.Kind.level(), "kvsession: "+e.Kind.String(), attrs...)
+		m.logger.LogAttrs(ctx, level, "kvsession: "+e.Kind.String(), attrs...)
 	}
 	if m.cfg.OnEvent != nil {
 		m.cfg.OnEvent(ctx, e)

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -83,4 +84,33 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// A client that goes away mid-request cancels its context; the failed
+// store call is reported, but logged as information, not as a store fault.
+func TestCanceledRequestIsNotLoggedAsError(t *testing.T) {
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var kinds []kvsession.EventKind
+	h := newHarness(t, kvsession.Config{Logger: logger, OnEvent: func(_ context.Context, e kvsession.Event) {
+		mu.Lock()
+		kinds = append(kinds, e.Kind)
+		mu.Unlock()
+	}})
+	c := h.client()
+	h.mustDo(c, "/count", "1")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	rec := newRecorder()
+	h.m.Handler(app()).ServeHTTP(rec, newRequest("/count", "session="+h.sessionCookie(c)).WithContext(ctx))
+
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Contains(kinds, kvsession.EventStoreError) {
+		t.Fatalf("events %v: want a store error for the canceled request", kinds)
+	}
+	if !strings.Contains(logs.String(), "level=INFO msg=\"kvsession: store error\"") || strings.Contains(logs.String(), "level=ERROR") {
+		t.Errorf("a canceled request was logged as:\n%s\nwant the store error at INFO and nothing at ERROR", logs.String())
+	}
 }

@@ -417,6 +417,9 @@ func (s *Session) save(h http.Header) error {
 		return nil // untouched (Destroy loads): no store call, no cookie
 	}
 	m := s.m
+	if s.destroyKey == "" && !s.modified && (!s.exists || m.cfg.IdleTimeout <= 0 && !s.staleSig) {
+		return nil // read only, nothing to refresh or re-sign: no need of the clock
+	}
 	now := m.cfg.Now()
 	refresh := s.refreshDue(now)
 	if s.destroyKey == "" {

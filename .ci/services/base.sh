@@ -11,6 +11,8 @@
 # from Debian's packages. The tests use their own key prefixes and tables
 # and leave the servers as they found them.
 
+source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
+
 _port_open() { timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
 
 _wait_port() {
@@ -23,17 +25,9 @@ _wait_port() {
 	return 1
 }
 
-_apt_install() {
-	if [ -z "${_KVSESSION_APT_UPDATED:-}" ]; then
-		DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null || return 1
-		_KVSESSION_APT_UPDATED=1
-	fi
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >/dev/null
-}
-
 base_services_start() {
 	if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
-		_apt_install redis-server redis-tools || return 1
+		ci_apt_install redis-server redis-tools || return 1
 	fi
 	if ! _port_open 6379; then
 		mkdir -p /var/lib/redis /var/log/redis

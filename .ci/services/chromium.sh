@@ -16,12 +16,13 @@
 # If a step fails it prints why and returns non-zero (which ends a `set -e`
 # shell).
 
+source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
+
 chromium_setup() {
 	local browser=/usr/bin/chromium
 	if [ ! -x "$browser" ]; then
 		echo "chromium.sh: installing chromium" >&2
-		if ! { DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null &&
-			DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null; }; then
+		if ! ci_apt_install chromium; then
 			echo "chromium.sh: apt-get install chromium failed" >&2
 			return 1
 		fi

@@ -13,6 +13,8 @@
 # and defines memcached_stop, which stops it through its pidfile. If a step
 # fails it prints why and returns non-zero (which ends a `set -e` shell).
 
+source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
+
 # _memcached_version_ok reports whether something answers memcached's
 # "version" command on 127.0.0.1:$1. Bash's /dev/tcp needs no nc.
 _memcached_version_ok() {
@@ -31,8 +33,7 @@ memcached_start() {
 	local first="${KVSESSION_MEMCACHED_PORT:-11311}" port="" p i pid
 	if ! command -v memcached >/dev/null 2>&1; then
 		echo "memcached.sh: installing memcached" >&2
-		if ! { DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null &&
-			DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends memcached >/dev/null; }; then
+		if ! ci_apt_install memcached; then
 			echo "memcached.sh: apt-get install memcached failed" >&2
 			return 1
 		fi

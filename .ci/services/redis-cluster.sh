@@ -20,6 +20,8 @@
 # held by anything else make it try the next block of ten. If a step fails
 # it prints why and returns non-zero (which ends a `set -e` shell).
 
+source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
+
 # _redis_cluster_cli runs redis-cli against 127.0.0.1:$1, giving up after a
 # few seconds (redis-cli has no connect timeout of its own).
 _redis_cluster_cli() {
@@ -143,8 +145,7 @@ redis_cluster_start() {
 	local ports=()
 	if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
 		echo "redis-cluster.sh: installing redis-server and redis-tools" >&2
-		if ! { DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null &&
-			DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends redis-server redis-tools >/dev/null; }; then
+		if ! ci_apt_install redis-server redis-tools; then
 			echo "redis-cluster.sh: apt-get install redis-server redis-tools failed" >&2
 			return 1
 		fi

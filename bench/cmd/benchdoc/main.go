@@ -65,7 +65,8 @@ func main() {
 		Tables:    tables(set),
 		Targets:   targets(set),
 		Scale:     scaleTable(set),
-		Serve:     serveTable(set),
+		Wrk:       serveTable(set, "Wrk"),
+		Serve:     serveTable(set, "Serve"),
 		Versions:  versions("go.mod"),
 		Benchstat: benchstatTables(readOptional(*benchstat)),
 		Profiles:  readProfiles(*profiles),
@@ -96,6 +97,7 @@ type doc struct {
 	Tables                      string // the scenario x library tables
 	Targets                     string // the targets and whether they are met
 	Scale                       string // BenchmarkScale and BenchmarkCleanup
+	Wrk                         string // TestWrk: WrkRead and WrkWrite
 	Serve                       string // BenchmarkServeRead and BenchmarkServeWrite
 	Benchstat                   string
 	Profiles                    []profile
@@ -440,6 +442,28 @@ func targets(s *resultSet) string {
 			}
 		}
 	}
+	// End to end under wrk: throughput, so the ratios are the other way up.
+	for _, c := range []struct {
+		label, base, other, store string
+		limit                     float64
+	}{
+		{"READ", "WrkRead", "nosession", "mem", 0.75},
+		{"READ", "WrkRead", "scs", "redis", 1.3},
+		{"WRITE", "WrkWrite", "scs", "redis", 1.3},
+	} {
+		kv, ok1 := s.get(c.base, "req/s", "lib", "kvsession", "store", c.store)
+		o, ok2 := s.get(c.base, "req/s", "lib", c.other, "store", "mem")
+		if c.other != "nosession" {
+			o, ok2 = s.get(c.base, "req/s", "lib", c.other, "store", c.store)
+		}
+		r := kv / o
+		ts = append(ts, target{
+			what: fmt.Sprintf("%s throughput under wrk, %s, vs %s", c.label, c.store, c.other),
+			want: "≥ " + fmtRatio(c.limit),
+			got:  fmtRatio(r),
+			met:  verdict(r >= c.limit, ok1 && ok2),
+		})
+	}
 	vs("READ", "Read", "ns/op", "floor", "redis", 1.10)
 	vs("WRITE", "Write", "ns/op", "floor", "redis", 1.15)
 	// The floor is a bare client call; kvsession's request also pays for
@@ -525,11 +549,13 @@ func mustParse(n string) float64 {
 	return v
 }
 
-func serveTable(s *resultSet) string {
+// serveTable gives the throughputs of an end-to-end measurement: prefix
+// "Wrk" (TestWrk) or "Serve" (BenchmarkServeRead and BenchmarkServeWrite).
+func serveTable(s *resultSet, prefix string) string {
 	var b strings.Builder
 	b.WriteString("| request | store | kvsession | scs | gorilla | no sessions |\n|---|---|---|---|---|---|\n")
 	rows := 0
-	for _, op := range []struct{ base, label string }{{"ServeRead", "READ"}, {"ServeWrite", "WRITE"}} {
+	for _, op := range []struct{ base, label string }{{prefix + "Read", "READ"}, {prefix + "Write", "WRITE"}} {
 		none, okNone := s.get(op.base, "req/s", "lib", "nosession", "store", "mem")
 		for _, store := range stores {
 			if _, ok := s.get(op.base, "req/s", "lib", "kvsession", "store", store); !ok {

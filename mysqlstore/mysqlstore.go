@@ -1,7 +1,6 @@
 package mysqlstore
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -14,6 +13,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/kvsession/kvsession"
+	"github.com/kvsession/kvsession/internal/keyrange"
 )
 
 var (
@@ -496,49 +496,24 @@ func (s *Store) Keys(ctx context.Context, prefix string, fn func(key string) err
 	if len(prefix) > MaxKeyLen {
 		return nil
 	}
-	upper, bounded := successor([]byte(prefix))
-	// The first page starts at prefix; the next ones after the last key.
-	var after []byte
-	for {
+	query := func(ctx context.Context, p keyrange.Page) ([][]byte, error) {
 		// Every key is greater than the empty string.
-		args := []any{nonNil([]byte(prefix)), nonNil(after)}
+		args := []any{nonNil(p.Prefix), nonNil(p.After)}
 		query := s.keys[0]
-		if bounded {
+		if p.Bounded {
 			query = s.keys[1]
-			args = append(args, upper)
+			args = append(args, p.To)
 		}
 		args = append(args, s.now().UnixMicro())
 		page, err := s.queryKeys(ctx, query, args...)
 		if err != nil {
-			return s.fail(ctx, "keys", err)
+			return nil, s.fail(ctx, "keys", err)
 		}
-		for _, k := range page {
-			if err := ctx.Err(); err != nil {
-				return fmt.Errorf("mysqlstore: keys: %w", err)
-			}
-			if err := fn(string(k)); err != nil {
-				return err
-			}
-		}
-		if len(page) < keysPage {
-			return nil
-		}
-		after = page[len(page)-1]
+		return page, nil
 	}
-}
-
-// successor returns the least byte string greater than every string that
-// starts with prefix, and false if there is none (prefix is empty or all
-// 0xff bytes).
-func successor(prefix []byte) ([]byte, bool) {
-	s := bytes.Clone(prefix)
-	for i := len(s) - 1; i >= 0; i-- {
-		if s[i] != 0xff {
-			s[i]++
-			return s[:i+1], true
-		}
-	}
-	return nil, false
+	return keyrange.Walk(ctx, prefix, keysPage, query, fn, func(err error) error {
+		return fmt.Errorf("mysqlstore: keys: %w", err)
+	})
 }
 
 // DeleteExpired implements [kvsession.ExpiredDeleter]. It deletes expired

@@ -1,7 +1,6 @@
 package pgstore
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/kvsession/kvsession"
+	"github.com/kvsession/kvsession/internal/keyrange"
 )
 
 var (
@@ -406,20 +406,14 @@ func (s *Store) Touch(ctx context.Context, key string, expiresAt time.Time) erro
 // in byte order, reading them 1000 at a time, and holds no connection while
 // fn runs, so fn may call the store.
 func (s *Store) Keys(ctx context.Context, prefix string, fn func(key string) error) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("pgstore: keys: %w", err)
-	}
-	upper, bounded := successor([]byte(prefix))
 	page := make([][]byte, 0, keysPage)
-	// The first page starts at prefix; the next ones after the last key.
-	var after []byte
-	for {
+	query := func(ctx context.Context, p keyrange.Page) ([][]byte, error) {
 		// Every key is greater than the empty string.
-		args := []any{nonNil([]byte(prefix)), nonNil(after), s.now()}
+		args := []any{nonNil(p.Prefix), nonNil(p.After), s.now()}
 		query := s.keys[0]
-		if bounded {
+		if p.Bounded {
 			query = s.keys[1]
-			args = append(args, upper)
+			args = append(args, p.To)
 		}
 		err := s.retry(ctx, true, func() error {
 			page = page[:0]
@@ -432,35 +426,13 @@ func (s *Store) Keys(ctx context.Context, prefix string, fn func(key string) err
 			return err
 		})
 		if err != nil {
-			return s.fail(ctx, "keys", err)
+			return nil, s.fail(ctx, "keys", err)
 		}
-		for _, k := range page {
-			if err := ctx.Err(); err != nil {
-				return fmt.Errorf("pgstore: keys: %w", err)
-			}
-			if err := fn(string(k)); err != nil {
-				return err
-			}
-		}
-		if len(page) < keysPage {
-			return nil
-		}
-		after = page[len(page)-1]
+		return page, nil
 	}
-}
-
-// successor returns the least byte string greater than every string that
-// starts with prefix, and false if there is none (prefix is empty or all
-// 0xff bytes).
-func successor(prefix []byte) ([]byte, bool) {
-	s := bytes.Clone(prefix)
-	for i := len(s) - 1; i >= 0; i-- {
-		if s[i] != 0xff {
-			s[i]++
-			return s[:i+1], true
-		}
-	}
-	return nil, false
+	return keyrange.Walk(ctx, prefix, keysPage, query, fn, func(err error) error {
+		return fmt.Errorf("pgstore: keys: %w", err)
+	})
 }
 
 // DeleteExpired implements [kvsession.ExpiredDeleter]. It deletes expired

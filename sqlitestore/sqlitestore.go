@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kvsession/kvsession"
+	"github.com/kvsession/kvsession/internal/keyrange"
 )
 
 var (
@@ -334,47 +335,31 @@ const keysPage = 500
 // order, each page with one short query by key range; fn runs between the
 // queries, so it may call the store. Expired records are not reported.
 func (s *Store) Keys(ctx context.Context, prefix string, fn func(key string) error) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("sqlitestore: keys: %w", err)
-	}
-	lo := []byte(prefix)
-	hi, bounded := successor(lo)
-	first := true
 	page := make([][]byte, 0, keysPage)
-	for {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("sqlitestore: keys: %w", err)
-		}
-		args := []any{lo}
+	query := func(ctx context.Context, p keyrange.Page) ([][]byte, error) {
 		var q string
+		args := []any{p.After}
 		switch {
-		case first && bounded:
-			q = s.q.keysFirstTo
-			args = append(args, hi)
-		case first:
-			q = s.q.keysFirst
-		case bounded:
+		case p.First() && p.Bounded:
+			q, args = s.q.keysFirstTo, []any{p.Prefix, p.To}
+		case p.First():
+			q, args = s.q.keysFirst, []any{p.Prefix}
+		case p.Bounded:
 			q = s.q.keysTo
-			args = append(args, hi)
+			args = append(args, p.To)
 		default:
 			q = s.q.keysNext
 		}
 		args = append(args, s.now().UnixMilli(), keysPage)
 		var err error
-		page, err = s.keysPage(ctx, page[:0], q, args...)
-		if err != nil {
-			return fmt.Errorf("sqlitestore: keys: %w", err)
+		if page, err = s.keysPage(ctx, page[:0], q, args...); err != nil {
+			return nil, fmt.Errorf("sqlitestore: keys: %w", err)
 		}
-		for _, k := range page {
-			if err := fn(string(k)); err != nil {
-				return err
-			}
-		}
-		if len(page) < keysPage {
-			return nil
-		}
-		lo, first = page[len(page)-1], false
+		return page, nil
 	}
+	return keyrange.Walk(ctx, prefix, keysPage, query, fn, func(err error) error {
+		return fmt.Errorf("sqlitestore: keys: %w", err)
+	})
 }
 
 func (s *Store) keysPage(ctx context.Context, page [][]byte, q string, args ...any) ([][]byte, error) {
@@ -391,20 +376,6 @@ func (s *Store) keysPage(ctx context.Context, page [][]byte, q string, args ...a
 		page = append(page, k)
 	}
 	return page, rows.Err()
-}
-
-// successor returns the smallest byte string greater than every string
-// starting with prefix, and false if there is none (prefix is empty or all
-// 0xff bytes).
-func successor(prefix []byte) ([]byte, bool) {
-	for i := len(prefix) - 1; i >= 0; i-- {
-		if prefix[i] != 0xff {
-			hi := append([]byte(nil), prefix[:i+1]...)
-			hi[i]++
-			return hi, true
-		}
-	}
-	return nil, false
 }
 
 // sweepBatch is how many rows DeleteExpired removes per statement.

@@ -41,21 +41,28 @@ func newSigner(name string, idBytes int, keys [][]byte) *signer {
 	s.valLen = s.idLen + 1 + b64.EncodedLen(macSize)
 	for _, k := range keys {
 		k := append([]byte(nil), k...)
-		s.pools = append(s.pools, &sync.Pool{New: func() any { return hmac.New(sha256.New, k) }})
+		s.pools = append(s.pools, &sync.Pool{New: func() any { return &macState{h: hmac.New(sha256.New, k)} }})
 	}
 	return s
 }
 
-// mac appends the MAC of id under key i to dst.
-func (s *signer) mac(dst []byte, i int, id []byte) []byte {
-	h := s.pools[i].Get().(hash.Hash)
-	h.Reset()
-	io.WriteString(h, s.name)
-	h.Write(nameSep)
-	h.Write(id)
-	dst = h.Sum(dst)
-	s.pools[i].Put(h)
-	return dst
+// macState is a pooled HMAC and the space for its sum: a sum written into
+// the caller's stack would escape through the hash.Hash interface.
+type macState struct {
+	h   hash.Hash
+	sum [macSize]byte
+}
+
+// withMAC computes the MAC of id under key i and passes it to use, which
+// must not keep it.
+func (s *signer) withMAC(i int, id []byte, use func(mac []byte)) {
+	st := s.pools[i].Get().(*macState)
+	st.h.Reset()
+	io.WriteString(st.h, s.name)
+	st.h.Write(nameSep)
+	st.h.Write(id)
+	use(st.h.Sum(st.sum[:0]))
+	s.pools[i].Put(st)
 }
 
 // sign returns the cookie value for id, signed with the first key.
@@ -65,10 +72,10 @@ func (s *signer) sign(id []byte) string {
 
 // appendSign appends the cookie value for id to dst.
 func (s *signer) appendSign(dst, id []byte) []byte {
-	var m [macSize]byte
 	dst = b64.AppendEncode(dst, id)
 	dst = append(dst, '.')
-	return b64.AppendEncode(dst, s.mac(m[:0], 0, id))
+	s.withMAC(0, id, func(mac []byte) { dst = b64.AppendEncode(dst, mac) })
+	return dst
 }
 
 // maxIDBytes is the longest ID Config.IDBits allows: 1024 bits.
@@ -78,16 +85,19 @@ const maxIDBytes = 128
 // whether a key other than the first signed it (the cookie should be
 // re-signed). It returns a nil ID for any value it did not issue. The work
 // done depends only on the value's length, never on how much of the MAC
-// matches. With room in dst it allocates nothing.
+// matches. With room in dst for the ID it allocates nothing.
 func (s *signer) verify(dst []byte, value string) (id []byte, stale bool) {
 	if len(value) != s.valLen || value[s.idLen] != '.' || s.idBytes > maxIDBytes {
 		return nil, false
 	}
+	if cap(dst) < s.idBytes {
+		dst = make([]byte, s.idBytes)
+	}
+	id = dst[:s.idBytes]
 	// Decoding from stack copies: converting the strings would allocate.
 	var enc [172]byte // b64.EncodedLen(maxIDBytes) rounded up
-	var idBuf [maxIDBytes]byte
-	var given, want [macSize]byte
-	n, err := b64.Decode(idBuf[:], enc[:copy(enc[:], value[:s.idLen])])
+	var given [macSize]byte
+	n, err := b64.Decode(id, enc[:copy(enc[:], value[:s.idLen])])
 	if err != nil || n != s.idBytes {
 		return nil, false
 	}
@@ -96,8 +106,10 @@ func (s *signer) verify(dst []byte, value string) (id []byte, stale bool) {
 		return nil, false
 	}
 	for i := range s.pools {
-		if hmac.Equal(s.mac(want[:0], i, idBuf[:n]), given[:]) {
-			return append(dst[:0], idBuf[:n]...), i > 0
+		ok := false
+		s.withMAC(i, id, func(mac []byte) { ok = hmac.Equal(mac, given[:]) })
+		if ok {
+			return id, i > 0
 		}
 	}
 	return nil, false

@@ -78,8 +78,12 @@ func (s *signer) appendSign(dst, id []byte) []byte {
 	return dst
 }
 
-// maxIDBytes is the longest ID Config.IDBits allows: 1024 bits.
-const maxIDBytes = 128
+// maxIDBytes is the longest ID Config.IDBits allows: 1024 bits;
+// defaultIDBytes the default, 256 bits.
+const (
+	maxIDBytes     = 128
+	defaultIDBytes = 32
+)
 
 // verify returns the ID carried by a cookie value, appended to dst, and
 // whether a key other than the first signed it (the cookie should be

@@ -473,7 +473,7 @@ func (s *Session) destroy() error {
 		m.emit(s.ctx, Event{Kind: EventStoreError, LogID: logID(m.cfg.KeyPrefix, s.destroyKey), Err: err})
 		return fmt.Errorf("kvsession: destroy session: %w", err)
 	}
-	if err := m.unindex(s.ctx, s.destroyRec.user, s.destroyKey); err != nil {
+	if err := m.unindex(s.ctx, s.destroyUser, s.destroyKey); err != nil {
 		return err
 	}
 	m.emit(s.ctx, Event{Kind: EventDestroyed, LogID: logID(m.cfg.KeyPrefix, s.destroyKey)})
@@ -537,7 +537,7 @@ func (s *Session) reload(conflict error) error {
 		m.emit(s.ctx, Event{Kind: EventCorruptRecord, LogID: s.logID(), Err: err})
 		return fmt.Errorf("%w: %w", ErrNotFound, err)
 	}
-	s.loadedRec = rec
+	s.loadedUser = rec.user
 	for _, o := range s.ops {
 		o.apply(&rec)
 	}
@@ -590,7 +590,7 @@ func (s *Session) update(h http.Header, now time.Time) error {
 		}
 		break
 	}
-	if err := m.reindex(s.ctx, s.loadedRec.user, s.rec, s.key, s.key); err != nil {
+	if err := m.reindex(s.ctx, s.loadedUser, s.rec, s.key, s.key); err != nil {
 		return err
 	}
 	// A browser-session cookie does not change with the data, so it is
@@ -656,7 +656,7 @@ func (s *Session) regen(h http.Header, now time.Time) error {
 		break
 	}
 	s.id, s.key = id, key
-	if err := m.reindex(s.ctx, s.loadedRec.user, s.rec, oldKey, key); err != nil {
+	if err := m.reindex(s.ctx, s.loadedUser, s.rec, oldKey, key); err != nil {
 		return err
 	}
 	m.emit(s.ctx, Event{Kind: EventRegenerated, LogID: s.logID()})

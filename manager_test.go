@@ -1,6 +1,7 @@
 package kvsession_test
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"strings"
@@ -515,5 +516,21 @@ func TestConflictMergeCost(t *testing.T) {
 	})).ServeHTTP(rec, newRequest("/", cookie))
 	if rec.Body.String() != "[a b c]" {
 		t.Errorf("after the merge the session holds %s, want [a b c]", rec.Body.String())
+	}
+}
+
+// Sessions work at every ID size Config.IDBits allows, shorter and longer
+// than the default.
+func TestIDSizes(t *testing.T) {
+	for _, bits := range []int{128, 256, 1024} {
+		h := newHarness(t, kvsession.Config{IDBits: bits})
+		c := h.client()
+		h.mustDo(c, "/count", "1")
+		h.mustDo(c, "/count", "2")
+		value := h.sessionCookie(c)
+		id, _, _ := strings.Cut(value, ".")
+		if want := base64.RawURLEncoding.EncodedLen(bits / 8); len(id) != want {
+			t.Errorf("IDBits %d: the cookie's ID has %d characters, want %d", bits, len(id), want)
+		}
 	}
 }

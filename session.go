@@ -84,8 +84,8 @@ type Session struct {
 
 	mu         sync.Mutex
 	identified bool
-	id         []byte           // nil until a valid cookie or a save gives one
-	idBuf      [maxIDBytes]byte // holds a verified cookie's ID
+	id         []byte               // nil until a valid cookie or a save gives one
+	idBuf      [defaultIDBytes]byte // holds a verified cookie's ID of the default size
 	key        string
 	staleSig   bool // the cookie was signed by an older key
 	loaded     bool
@@ -95,14 +95,14 @@ type Session struct {
 	version    uint64
 	expiresAt  time.Time
 	rec        record
-	loadedRec  record // as loaded, for the user index
+	loadedUser string // the user as loaded, for the user index
 
-	ops        []op
-	modified   bool
-	regenerate bool
-	destroyKey string // storage key to delete on save
-	destroyRec record
-	committed  bool
+	ops         []op
+	modified    bool
+	regenerate  bool
+	destroyKey  string // storage key to delete on save
+	destroyUser string // the destroyed session's user, for the user index
+	committed   bool
 }
 
 type ctxKey struct{}
@@ -172,7 +172,7 @@ func (s *Session) load() error {
 	s.version = e.Version
 	s.expiresAt = e.ExpiresAt
 	s.rec = rec
-	s.loadedRec = rec
+	s.loadedUser = rec.user
 	return nil
 }
 
@@ -419,7 +419,7 @@ func (s *Session) Destroy() error {
 	}
 	if s.exists {
 		s.destroyKey = s.key
-		s.destroyRec = s.loadedRec
+		s.destroyUser = s.loadedUser
 	}
 	s.forget()
 	s.exists = false

@@ -416,23 +416,11 @@ func (s *Session) save(h http.Header) error {
 	if s.degraded || !s.loaded {
 		return nil // untouched (Destroy loads): no store call, no cookie
 	}
+	if s.destroyKey == "" && !s.modified {
+		return s.saveUnchanged(h)
+	}
 	m := s.m
-	if s.destroyKey == "" && !s.modified && (!s.exists || m.cfg.IdleTimeout <= 0 && !s.staleSig) {
-		return nil // read only, nothing to refresh or re-sign: no need of the clock
-	}
 	now := m.cfg.Now()
-	refresh := s.refreshDue(now)
-	if s.destroyKey == "" {
-		switch {
-		case !s.exists && !s.modified:
-			return nil
-		case s.exists && !s.modified && !refresh:
-			if s.staleSig {
-				s.setCookie(h, now) // re-sign with the current key; the record is unchanged
-			}
-			return nil
-		}
-	}
 	// The save calls the store. One deadline bounds it all, retries and
 	// clean-ups included, so a hung store cannot hold the response past
 	// StoreTimeout.
@@ -455,14 +443,25 @@ func (s *Session) save(h http.Header) error {
 		return s.create(h, now)
 	case s.regenerate:
 		return s.regen(h, now)
-	case s.modified:
+	default:
 		return s.update(h, now)
 	}
+}
+
+// saveUnchanged finishes a request that changed nothing: it extends the
+// idle deadline when due, without rewriting the data, and re-signs a cookie
+// signed by an older key. s.mu is held.
+func (s *Session) saveUnchanged(h http.Header) error {
+	m := s.m
+	if !s.exists || m.cfg.IdleTimeout <= 0 && !s.staleSig {
+		return nil // nothing to do, and no need of the clock
+	}
+	now := m.cfg.Now()
 	if err := s.refresh(now); err != nil {
 		return err
 	}
 	if s.staleSig && s.exists {
-		s.setCookie(h, now)
+		s.setCookie(h, now) // the record is unchanged; the cookie's signature is not
 	}
 	return nil
 }

@@ -41,22 +41,12 @@ func encodeValue(v any) ([]byte, error) {
 
 // jsonPlain reports whether encoding/json writes s as it is, in quotes: no
 // character it escapes (quotes, backslashes, control characters, the HTML
-// characters <, > and &) and nothing but ASCII.
-func jsonPlain(s string) bool {
+// characters <, > and &) and nothing but ASCII. Such a string is also the
+// inside of a JSON string that needs no unescaping.
+func jsonPlain[T string | []byte](s T) bool {
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
 		case c < 0x20, c >= 0x80, c == '"', c == '\\', c == '<', c == '>', c == '&':
-			return false
-		}
-	}
-	return true
-}
-
-// plainString reports whether b, the inside of a JSON string, needs no
-// unescaping.
-func plainString(b []byte) bool {
-	for _, c := range b {
-		if c == '\\' || c == '"' || c < 0x20 || c >= 0x80 {
 			return false
 		}
 	}
@@ -70,7 +60,7 @@ func plainString(b []byte) bool {
 func decodeScalar(raw []byte, v any) bool {
 	switch p := v.(type) {
 	case *string:
-		if n := len(raw); n >= 2 && raw[0] == '"' && raw[n-1] == '"' && plainString(raw[1:n-1]) {
+		if n := len(raw); n >= 2 && raw[0] == '"' && raw[n-1] == '"' && jsonPlain(raw[1:n-1]) {
 			*p = string(raw[1 : n-1])
 			return true
 		}
@@ -129,12 +119,4 @@ func decodeJSON(raw []byte, v any) error {
 		return fmt.Errorf("%w: value nested deeper than %d", errCorrupt, maxJSONDepth)
 	}
 	return json.Unmarshal(raw, v)
-}
-
-// decodeValue decodes a stored JSON value into v, a pointer.
-func decodeValue(raw []byte, v any) error {
-	if decodeScalar(raw, v) {
-		return nil
-	}
-	return decodeJSON(raw, v)
 }

@@ -53,6 +53,14 @@ func checkDecode[T any](t *testing.T, raw []byte) {
 	}
 }
 
+// decodeValue decodes a stored value into v, a pointer, as Get does.
+func decodeValue(raw []byte, v any) error {
+	if decodeScalar(raw, v) {
+		return nil
+	}
+	return decodeJSON(raw, v)
+}
+
 // The fast paths must decode what the application stored, so a round trip
 // through Set and Get keeps every value of the common types.
 func TestScalarRoundTrip(t *testing.T) {

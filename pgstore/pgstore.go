@@ -430,9 +430,7 @@ func (s *Store) Keys(ctx context.Context, prefix string, fn func(key string) err
 		}
 		return page, nil
 	}
-	return keyrange.Walk(ctx, prefix, keysPage, query, fn, func(err error) error {
-		return fmt.Errorf("pgstore: keys: %w", err)
-	})
+	return keyrange.Walk(ctx, "pgstore: keys", prefix, keysPage, query, fn)
 }
 
 // DeleteExpired implements [kvsession.ExpiredDeleter]. It deletes expired

@@ -338,17 +338,16 @@ func (s *Store) Keys(ctx context.Context, prefix string, fn func(key string) err
 	page := make([][]byte, 0, keysPage)
 	query := func(ctx context.Context, p keyrange.Page) ([][]byte, error) {
 		var q string
-		args := []any{p.After}
+		var args []any
 		switch {
 		case p.First() && p.Bounded:
 			q, args = s.q.keysFirstTo, []any{p.Prefix, p.To}
 		case p.First():
 			q, args = s.q.keysFirst, []any{p.Prefix}
 		case p.Bounded:
-			q = s.q.keysTo
-			args = append(args, p.To)
+			q, args = s.q.keysTo, []any{p.After, p.To}
 		default:
-			q = s.q.keysNext
+			q, args = s.q.keysNext, []any{p.After}
 		}
 		args = append(args, s.now().UnixMilli(), keysPage)
 		var err error
@@ -357,9 +356,7 @@ func (s *Store) Keys(ctx context.Context, prefix string, fn func(key string) err
 		}
 		return page, nil
 	}
-	return keyrange.Walk(ctx, prefix, keysPage, query, fn, func(err error) error {
-		return fmt.Errorf("sqlitestore: keys: %w", err)
-	})
+	return keyrange.Walk(ctx, "sqlitestore: keys", prefix, keysPage, query, fn)
 }
 
 func (s *Store) keysPage(ctx context.Context, page [][]byte, q string, args ...any) ([][]byte, error) {

@@ -10,6 +10,7 @@ package keyrange
 import (
 	"bytes"
 	"context"
+	"fmt"
 )
 
 // Successor returns the least byte string greater than every string that
@@ -41,17 +42,18 @@ func (p Page) First() bool { return p.After == nil }
 
 // Walk calls fn with every key that starts with prefix, reading them with
 // query one page of at most size keys at a time, until a page comes back
-// short. It checks ctx before each query and each key, and returns
-// ctxErr(ctx.Err()) when ctx has ended. It returns query's errors and fn's
-// as they are: if fn returns an error, Walk stops and returns it.
-func Walk(ctx context.Context, prefix string, size int,
+// short. It checks ctx before each query and each key and, when ctx has
+// ended, returns its error wrapped as "op: error". It returns query's
+// errors and fn's as they are: if fn returns an error, Walk stops and
+// returns it.
+func Walk(ctx context.Context, op, prefix string, size int,
 	query func(ctx context.Context, p Page) ([][]byte, error),
-	fn func(key string) error, ctxErr func(error) error) error {
+	fn func(key string) error) error {
 	p := Page{Prefix: []byte(prefix)}
 	p.To, p.Bounded = Successor(p.Prefix)
 	for {
 		if err := ctx.Err(); err != nil {
-			return ctxErr(err)
+			return fmt.Errorf("%s: %w", op, err)
 		}
 		keys, err := query(ctx, p)
 		if err != nil {
@@ -59,7 +61,7 @@ func Walk(ctx context.Context, prefix string, size int,
 		}
 		for _, k := range keys {
 			if err := ctx.Err(); err != nil {
-				return ctxErr(err)
+				return fmt.Errorf("%s: %w", op, err)
 			}
 			if err := fn(string(k)); err != nil {
 				return err

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -58,10 +57,10 @@ func TestWalk(t *testing.T) {
 	for prefix, want := range map[string]int{"": 13, "\xff": 3, "\xff\xff": 2, "a\xff": 2, "a": 7, "\xfe": 1, "c": 0} {
 		table := &sortedKeys{keys: keys}
 		var got []string
-		err := Walk(context.Background(), prefix, 3, table.query, func(k string) error {
+		err := Walk(context.Background(), "test", prefix, 3, table.query, func(k string) error {
 			got = append(got, k)
 			return nil
-		}, nil)
+		})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -83,32 +82,32 @@ func TestWalkStops(t *testing.T) {
 	table := &sortedKeys{keys: []string{"a1", "a2", "a3", "a4", "a5"}}
 	stop := errors.New("stop")
 	n := 0
-	err := Walk(context.Background(), "a", 3, table.query, func(string) error {
+	err := Walk(context.Background(), "test", "a", 3, table.query, func(string) error {
 		n++
 		if n == 4 {
 			return stop
 		}
 		return nil
-	}, nil)
+	})
 	if err != stop || n != 4 {
 		t.Errorf("fn's error: Walk returned %v after %d keys, want it as it is after 4", err, n)
 	}
 
 	queryErr := errors.New("query failed")
-	err = Walk(context.Background(), "a", 3, func(context.Context, Page) ([][]byte, error) { return nil, queryErr },
-		func(string) error { return nil }, nil)
+	err = Walk(context.Background(), "test", "a", 3, func(context.Context, Page) ([][]byte, error) { return nil, queryErr },
+		func(string) error { return nil })
 	if err != queryErr {
 		t.Errorf("query's error: Walk returned %v", err)
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	n = 0
-	err = Walk(ctx, "a", 3, table.query, func(string) error {
+	err = Walk(ctx, "test: keys", "a", 3, table.query, func(string) error {
 		n++
 		cancel()
 		return nil
-	}, func(err error) error { return fmt.Errorf("wrapped: %w", err) })
-	if !errors.Is(err, context.Canceled) || !strings.HasPrefix(err.Error(), "wrapped: ") || n != 1 {
+	})
+	if !errors.Is(err, context.Canceled) || !strings.HasPrefix(err.Error(), "test: keys: ") || n != 1 {
 		t.Errorf("canceled: Walk returned %v after %d keys, want the wrapped context error after 1", err, n)
 	}
 }

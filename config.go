@@ -16,17 +16,31 @@ import (
 // Config and keeps its own copy: changing a Config after New has no effect.
 type Config struct {
 	// Keys are the secrets that sign session IDs, each at least 32 random
-	// bytes. The first key signs; every key verifies. To rotate, put the
+	// bytes; New refuses a key with fewer than 8 distinct byte values (one
+	// repeated byte, say) as obviously not random. The first key signs; every key verifies. To rotate, put the
 	// new key first and keep the old one until the cookies it signed have
 	// expired: cookies signed by an older key are accepted and re-signed
 	// with the first. Required.
 	Keys [][]byte
 
-	// CookieName is the name of the session cookie. Default: "session".
+	// CookieName is the name of the session cookie. Default:
+	// "__Host-session" when the cookie is Secure with Path "/" and no
+	// Domain (the defaults), "__Secure-session" when it is Secure with
+	// another Path or a Domain, and "session" with InsecureCookie.
+	//
 	// A name starting with "__Host-" requires Secure, Path "/" and no
-	// Domain (the browser enforces the same); one starting with
-	// "__Secure-" requires Secure. New returns an error if the other
-	// settings break those rules.
+	// Domain; one starting with "__Secure-" requires Secure. New returns an
+	// error if the other settings break those rules. Browsers enforce the
+	// same rules when they store a cookie, which is why the default is a
+	// __Host- name: only this origin, over HTTPS, can set such a cookie, so
+	// a sibling subdomain or a network attacker on plain HTTP cannot plant
+	// one ("cookie tossing"). With any other name they can: a planted
+	// cookie cannot forge an ID (the value is signed), but it can carry a
+	// valid session the attacker made for themselves, and one with a
+	// longer Path is sent first, so the victim may browse in the
+	// attacker's session (session donation) or, with a value that does not
+	// verify, lose nothing but see the planted cookie ignored. Keep the
+	// default name unless a Domain or Path requires otherwise.
 	CookieName string
 
 	// CookiePath is the cookie's Path attribute. Default: "/".
@@ -53,9 +67,16 @@ type Config struct {
 	// Header, if set, is a request header that may carry the signed
 	// session token instead of the cookie, for API clients that do not
 	// keep cookies ("X-Session-Token", say). The token is the cookie's
-	// value; responses that set the cookie also carry it in this header
-	// (empty when the session is destroyed). Default: none; only the
-	// cookie carries the ID, and query strings and forms never do.
+	// value. Default: none; only the cookie carries the ID, and query
+	// strings and forms never do.
+	//
+	// The token goes back in this header only to an API client: a request
+	// that carried the header (empty, to start a session) and no session
+	// cookie that verified. Its responses that set the cookie carry the
+	// token in the header too (empty when the session is destroyed). A
+	// request whose cookie verified never gets the token in a header, so
+	// a page script cannot read the HttpOnly cookie's value by adding the
+	// header to a fetch and reading the response's headers.
 	Header string
 
 	// Permanent makes new sessions permanent: their cookie carries an
@@ -140,7 +161,26 @@ var ErrInvalidConfig = errors.New("kvsession: invalid config")
 const (
 	minKeyBytes   = 32
 	maxCookieSize = 4096
+
+	// minDistinctKeyBytes rejects obviously weak secrets ("kkkk...", all
+	// zero, "abab..."): 32 random bytes hold about 30 distinct values, 32
+	// random hex digits about 14, and fewer than 8 is as likely as
+	// guessing the key (under 1e-7 for hex, far less for raw bytes).
+	minDistinctKeyBytes = 8
 )
+
+// distinctBytes returns how many different byte values k holds.
+func distinctBytes(k []byte) int {
+	var seen [256]bool
+	n := 0
+	for _, b := range k {
+		if !seen[b] {
+			seen[b] = true
+			n++
+		}
+	}
+	return n
+}
 
 func configError(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...)
@@ -156,15 +196,18 @@ func (c Config) withDefaults() (Config, error) {
 		if len(k) < minKeyBytes {
 			return c, configError("Keys[%d] is %d bytes, want at least %d", i, len(k), minKeyBytes)
 		}
+		if n := distinctBytes(k); n < minDistinctKeyBytes {
+			return c, configError("Keys[%d] uses only %d distinct byte values, want at least %d: not a random secret (take %d bytes from crypto/rand)", i, n, minDistinctKeyBytes, minKeyBytes)
+		}
 		keys[i] = append([]byte(nil), k...)
 	}
 	c.Keys = keys
 
-	if c.CookieName == "" {
-		c.CookieName = "session"
-	}
 	if c.CookiePath == "" {
 		c.CookiePath = "/"
+	}
+	if c.CookieName == "" {
+		c.CookieName = defaultCookieName(c)
 	}
 	if c.SameSite == 0 {
 		c.SameSite = http.SameSiteLaxMode
@@ -176,6 +219,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Header != "" && (http.CanonicalHeaderKey(c.Header) == "Cookie" || !validHeaderName(c.Header)) {
 		return c, configError("Header %q is not a usable header name", c.Header)
 	}
+	c.Header = http.CanonicalHeaderKey(c.Header)
 	secure := !c.InsecureCookie
 	switch {
 	case strings.HasPrefix(c.CookieName, "__Host-"):
@@ -253,6 +297,20 @@ func (c Config) withDefaults() (Config, error) {
 		return c, configError("cookie name and value take %d bytes, over the %d that browsers keep", n, maxCookieSize)
 	}
 	return c, nil
+}
+
+// defaultCookieName returns the most tightly scoped cookie name the other
+// cookie settings allow: the __Host- prefix needs Secure, Path "/" and no
+// Domain; __Secure- needs Secure.
+func defaultCookieName(c Config) string {
+	switch {
+	case c.InsecureCookie:
+		return "session"
+	case c.CookiePath == "/" && c.CookieDomain == "":
+		return "__Host-session"
+	default:
+		return "__Secure-session"
+	}
 }
 
 func validHeaderName(name string) bool {

@@ -1,6 +1,9 @@
 package kvsession_test
 
 import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"net/http"
 	"strings"
@@ -19,6 +22,11 @@ var configErrors = []struct {
 	{"no keys", kvsession.Config{}, "no Keys"},
 	{"short key", kvsession.Config{Keys: [][]byte{[]byte("short")}}, "at least 32"},
 	{"short second key", kvsession.Config{Keys: [][]byte{testKey, []byte("short")}}, "Keys[1]"},
+	{"all-zero key", kvsession.Config{Keys: [][]byte{make([]byte, 32)}}, "distinct byte values"},
+	{"repeated byte key", kvsession.Config{Keys: [][]byte{[]byte(strings.Repeat("k", 64))}}, "Keys[0] uses only 1 distinct"},
+	{"repeated pair key", kvsession.Config{Keys: [][]byte{[]byte(strings.Repeat("ab", 16))}}, "distinct byte values"},
+	{"seven symbols key", kvsession.Config{Keys: [][]byte{[]byte(strings.Repeat("1234567", 5))}}, "only 7 distinct"},
+	{"weak second key", kvsession.Config{Keys: [][]byte{testKey, []byte(strings.Repeat("\xff", 32))}}, "Keys[1] uses only 1"},
 	{"bad cookie name", kvsession.Config{Keys: [][]byte{testKey}, CookieName: "a b"}, "cookie"},
 	{"host prefix insecure", kvsession.Config{Keys: [][]byte{testKey}, CookieName: "__Host-s", InsecureCookie: true}, "__Host-"},
 	{"host prefix path", kvsession.Config{Keys: [][]byte{testKey}, CookieName: "__Host-s", CookiePath: "/app"}, "__Host-"},
@@ -52,6 +60,20 @@ func TestConfigValidation(t *testing.T) {
 	ok := kvsession.Config{Keys: [][]byte{testKey}, CookieName: "__Host-session", IDBits: 128}
 	if _, err := kvsession.New(memstore.New(nil), ok); err != nil {
 		t.Errorf("New(%+v) = %v, want success", ok, err)
+	}
+}
+
+// Real secrets pass the weak-key check: random bytes, and the random hex
+// or base64 text that people paste into an environment variable.
+func TestRandomKeysAccepted(t *testing.T) {
+	for i := range 2000 {
+		raw := make([]byte, 32)
+		rand.Read(raw)
+		for _, k := range [][]byte{raw, []byte(hex.EncodeToString(raw[:16])), []byte(base64.RawStdEncoding.EncodeToString(raw[:24]))} {
+			if _, err := kvsession.New(memstore.New(nil), kvsession.Config{Keys: [][]byte{k}}); err != nil {
+				t.Fatalf("key %d %q: New = %v, want success", i, k, err)
+			}
+		}
 	}
 }
 

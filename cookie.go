@@ -144,15 +144,22 @@ func logID(prefix, key string) string {
 // findCookies calls fn with the value of each cookie named name in the
 // request's Cookie headers, in order, until fn returns true. It scans the
 // raw headers without building every cookie, so the work is linear in the
-// header size and allocates nothing. Names are compared byte for byte, never
-// percent-decoded, so "%5F_Host-x" is not "__Host-x". Values in double quotes
-// are unquoted, as net/http does. It returns how many cookies it offered.
+// header size and allocates nothing.
+//
+// Names are compared byte for byte after trimming only SP and HTAB, the
+// whitespace RFC 6265 allows around a cookie pair, as net/http does: never
+// percent-decoded ("%5F_Host-x" is not "__Host-x", CVE-2020-8184) and never
+// stripped of Unicode spaces ("\u2000__Host-x" is not "__Host-x"). To a
+// browser both are ordinary cookies that a sibling site may set, so
+// matching them would let it plant a cookie that passes for a __Host- one.
+// Values in double quotes are unquoted, as net/http does. It returns how
+// many cookies it offered.
 func findCookies(headers []string, name string, fn func(value string) bool) (seen int) {
 	for _, h := range headers {
 		for len(h) > 0 {
 			var part string
 			part, h, _ = strings.Cut(h, ";")
-			part = strings.TrimSpace(part)
+			part = trimOWS(part)
 			n, v, ok := strings.Cut(part, "=")
 			if !ok || n != name {
 				continue
@@ -167,4 +174,16 @@ func findCookies(headers []string, name string, fn func(value string) bool) (see
 		}
 	}
 	return seen
+}
+
+// trimOWS removes the optional whitespace of RFC 6265 (SP and HTAB, and
+// nothing else) from both ends of s.
+func trimOWS(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
 }

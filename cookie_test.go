@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 )
 
 func testSigner(keys ...string) *signer {
@@ -18,8 +20,8 @@ func testSigner(keys ...string) *signer {
 }
 
 var (
-	key1 = strings.Repeat("1", 32)
-	key2 = strings.Repeat("2", 32)
+	key1 = "key-one-0123456789abcdefghijklmn"
+	key2 = "key-two-0123456789abcdefghijklmn"
 )
 
 func TestSignVerify(t *testing.T) {
@@ -86,6 +88,9 @@ func TestFindCookies(t *testing.T) {
 		{[]string{"Session=a; session"}, nil},
 		{[]string{"%73ession=a"}, nil},
 		{[]string{"  session=a  ;"}, []string{"a"}},
+		{[]string{"\tsession=a\t;\t session=b"}, []string{"a", "b"}},
+		{[]string{"\u00a0session=a"}, nil},
+		{[]string{"\rsession=a; \nsession=b; \vsession=c; \fsession=d"}, nil},
 	} {
 		var got []string
 		findCookies(tc.headers, "session", func(v string) bool {
@@ -94,6 +99,67 @@ func TestFindCookies(t *testing.T) {
 		})
 		if strings.Join(got, "|") != strings.Join(tc.want, "|") {
 			t.Errorf("findCookies(%q) = %q, want %q", tc.headers, got, tc.want)
+		}
+	}
+}
+
+// unicodeSpaces returns every rune that strings.TrimSpace strips, except
+// the SP and HTAB that RFC 6265 allows around a cookie pair, plus invisible
+// runes that no trimming function strips but that could hide a name.
+func unicodeSpaces() []rune {
+	var rs []rune
+	for r := rune(0); r <= unicode.MaxRune; r++ {
+		if r != ' ' && r != '\t' && strings.TrimSpace(string(r)) == "" {
+			rs = append(rs, r)
+		}
+	}
+	return append(rs, '\u200b', '\u200c', '\u200d', '\u2060', '\ufeff', '\u180e')
+}
+
+// A cookie whose name is the session cookie's name next to a Unicode space
+// is another cookie to a browser (a sibling site may set it), so it must
+// be another cookie here too: it never passes for a __Host- cookie
+// (PortSwigger, "Cookie Chaos", 2025). findCookies agrees with net/http's
+// own parser on every case.
+func TestFindCookiesUnicodeSpaces(t *testing.T) {
+	const name = "__Host-session"
+	spaces := unicodeSpaces()
+	if len(spaces) < 25 {
+		t.Fatalf("only %d space runes found: the table is wrong", len(spaces))
+	}
+	for _, r := range spaces {
+		sp := string(r)
+		for _, tc := range []struct {
+			header string
+			want   []string
+		}{
+			{sp + name + "=planted", nil},
+			{name + sp + "=planted", nil},
+			{sp + name + sp + "=planted", nil},
+			{sp + name + "=planted; " + name + "=real", []string{"real"}},
+			{name + sp + "=planted; " + name + "=real", []string{"real"}},
+			{name + "=real; " + sp + name + "=planted", []string{"real"}},
+			{"x=1;" + sp + name + "=planted", nil},
+			{"x=1" + sp + ";" + name + "=real", []string{"real"}},
+		} {
+			var got []string
+			findCookies([]string{tc.header}, name, func(v string) bool {
+				got = append(got, v)
+				return false
+			})
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("U+%04X: findCookies(%q) = %q, want %q", r, tc.header, got, tc.want)
+			}
+			req := &http.Request{Header: http.Header{"Cookie": {tc.header}}}
+			var std []string
+			for _, c := range req.CookiesNamed(name) {
+				std = append(std, c.Value)
+			}
+			// net/http also trims CR and LF, which no header value can
+			// hold (servers refuse them): there the two may differ.
+			if r != '\r' && r != '\n' && !slices.Equal(got, std) {
+				t.Errorf("U+%04X: findCookies(%q) = %q, net/http finds %q", r, tc.header, got, std)
+			}
 		}
 	}
 }
@@ -137,7 +203,7 @@ func TestCookieHeaderMatchesNetHTTP(t *testing.T) {
 			value   string
 		}{{id, 0, time.Time{}, m.signer.sign(id)}, {id, 3600, exp, m.signer.sign(id)}, {nil, -1, time.Time{}, ""}} {
 			h := http.Header{}
-			m.writeCookie(h, tc.id, tc.expires, tc.maxAge)
+			m.writeCookie(h, tc.id, tc.expires, tc.maxAge, false)
 			if got, w := h.Get("Set-Cookie"), want(tc.value, tc.maxAge, tc.expires); got != w {
 				t.Errorf("Set-Cookie\n got %s\nwant %s", got, w)
 			}

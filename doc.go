@@ -66,12 +66,27 @@
 //     empty session, and the presented ID is never adopted: the first write
 //     mints a new one.
 //   - Only the cookie carries the ID: query strings, forms and other
-//     headers are ignored. When a request carries several cookies with the
-//     session's name, the first one that verifies is used.
+//     headers are ignored, unless Config.Header opts into a header for API
+//     clients; the token goes back in that header only to a request that
+//     used it and carried no cookie that verified, never to a browser's.
+//     When a request carries several cookies with the session's name, the
+//     first one that verifies is used.
+//   - Cookie names are matched byte for byte after trimming only the SP
+//     and HTAB that RFC 6265 allows, as net/http does: a cookie named
+//     "%5F_Host-session" or "\u2000__Host-session" is another cookie, as it
+//     is to the browser that stored it.
 //   - Cookies are HttpOnly, Secure, SameSite=Lax and Path=/ with no Domain
-//     by default; the "__Host-" and "__Secure-" prefixes are checked at
-//     New. Responses that set or clear the cookie carry
-//     "Cache-Control: no-store" and "Vary: Cookie".
+//     by default, and named "__Host-session": browsers let only this
+//     origin, over HTTPS, set a __Host- cookie, so neither a sibling
+//     subdomain nor a network attacker can plant one (see
+//     Config.CookieName for what a planted cookie can do under other
+//     names). The "__Host-" and "__Secure-" prefixes are checked at New.
+//     Responses that set or clear the cookie carry "Cache-Control:
+//     no-store" and "Vary: Cookie".
+//   - Config.Keys refuses short keys and obviously weak ones (fewer than 8
+//     distinct byte values). Session metadata is bounded: the user agent
+//     to 512 bytes, the remote address (Config.RecordRemoteAddr) to the
+//     parsed IP, the user ID to MaxUserBytes.
 //   - Stored records are data only: decoding runs no code, is bounded by
 //     Config.MaxRecordBytes and by a nesting limit, and a corrupt record
 //     reads as missing and is reported (EventCorruptRecord).

@@ -119,6 +119,8 @@ func ExampleManager_UserSessions() {
 // the cookies it signed have expired.
 func ExampleConfig_keyRotation() {
 	newKey, oldKey := make([]byte, 32), make([]byte, 32)
+	rand.Read(newKey) // in production both come from a secret store
+	rand.Read(oldKey)
 	cfg := kvsession.Config{Keys: [][]byte{newKey, oldKey}}
 	_, err := kvsession.New(memstore.New(nil), cfg)
 	fmt.Println(err)

@@ -235,6 +235,11 @@ func newHarness(t *testing.T, cfg kvsession.Config) *harness {
 	if cfg.Now == nil {
 		cfg.Now = h.clock.Now
 	}
+	if cfg.CookieName == "" {
+		// Most tests write Cookie headers by hand: a short name keeps them
+		// readable. TestDefaultCookieName covers the default.
+		cfg.CookieName = "session"
+	}
 	m, err := kvsession.New(h.store, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -291,7 +296,7 @@ func (h *harness) mustDo(c *http.Client, path, want string) response {
 func (h *harness) sessionCookie(c *http.Client) string {
 	u, _ := url.Parse(h.srv.URL)
 	for _, ck := range c.Jar.Cookies(u) {
-		if ck.Name == "session" {
+		if ck.Name == h.m.CookieName() {
 			return ck.Value
 		}
 	}

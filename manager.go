@@ -9,9 +9,11 @@ import (
 	"log/slog"
 	mathrand "math/rand/v2"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Manager loads and saves sessions for HTTP handlers. Create one with New,
@@ -93,11 +95,16 @@ func (m *Manager) Handler(next http.Handler) http.Handler {
 		s := &st.s
 		s.m, s.ctx, s.userAgent = m, r.Context(), truncate(r.UserAgent(), maxUserAgent)
 		if m.cfg.RecordRemoteAddr {
-			s.remote = r.RemoteAddr
+			s.remote = remoteIP(r.RemoteAddr)
 		}
 		s.cookies = r.Header["Cookie"]
 		if m.cfg.Header != "" {
-			s.token = r.Header.Get(m.cfg.Header)
+			if v, ok := r.Header[m.cfg.Header]; ok {
+				s.tokenClient = true
+				if len(v) > 0 {
+					s.token = v[0]
+				}
+			}
 		}
 		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, s))
 		rw := &st.rw
@@ -110,11 +117,29 @@ func (m *Manager) Handler(next http.Handler) http.Handler {
 // maxUserAgent bounds the user agent kept in a session's metadata.
 const maxUserAgent = 512
 
+// truncate cuts s to at most n bytes, at a UTF-8 boundary.
 func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
+	if len(s) <= n {
+		return s
 	}
-	return s
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// remoteIP returns the IP address in a request's RemoteAddr, without port
+// or zone, or "" if it holds none. RemoteAddr is "host:port" from net/http,
+// but proxy middleware often copies a client-supplied X-Forwarded-For into
+// it, of any length: only a parsed address (at most 39 bytes) is kept.
+func remoteIP(addr string) string {
+	if ap, err := netip.ParseAddrPort(addr); err == nil {
+		return ap.Addr().WithZone("").Unmap().String()
+	}
+	if a, err := netip.ParseAddr(addr); err == nil {
+		return a.WithZone("").Unmap().String()
+	}
+	return ""
 }
 
 // identify finds the session ID in the request: in the first session
@@ -137,9 +162,16 @@ func (s *Session) identify() {
 		return true
 	}
 	seen := findCookies(s.cookies, m.cfg.CookieName, accept)
-	if s.id == nil && s.token != "" {
-		seen++
-		accept(s.token)
+	if s.id == nil && s.tokenClient {
+		// No cookie verified and the request used the header: an API
+		// client, answered in the header. A request whose cookie verified
+		// is a browser's, whatever else it sent: a page script that adds
+		// the header to a fetch must not learn the HttpOnly cookie's token.
+		s.tokenReply = true
+		if s.token != "" {
+			seen++
+			accept(s.token)
+		}
 	}
 	if seen > 0 && s.id == nil {
 		m.emit(s.ctx, Event{Kind: EventInvalidCookie})
@@ -227,6 +259,10 @@ func (w *responseWriter) Flush() {
 
 // Unwrap returns the underlying writer, for http.ResponseController.
 func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// CookieName returns the name of the session cookie, Config.CookieName or
+// its default.
+func (m *Manager) CookieName() string { return m.cfg.CookieName }
 
 // Key returns the store key of the session that a cookie value (or header
 // token) names, for tools that inspect or revoke a session given its
@@ -331,7 +367,7 @@ func (s *Session) setCookie(h http.Header, now time.Time) {
 		expires = m.deadline(s.rec)
 		maxAge = max(1, int(expires.Sub(now)/time.Second))
 	}
-	m.writeCookie(h, s.id, expires, maxAge)
+	m.writeCookie(h, s.id, expires, maxAge, s.tokenReply)
 }
 
 // cookieFormat holds the fixed parts of the Set-Cookie header, built once
@@ -366,8 +402,10 @@ func newCookieFormat(c Config) cookieFormat {
 }
 
 // writeCookie sets the session cookie for id, or clears it if id is nil.
-// A positive maxAge makes it persistent until expires.
-func (m *Manager) writeCookie(h http.Header, id []byte, expires time.Time, maxAge int) {
+// A positive maxAge makes it persistent until expires. With token, the
+// response also carries the cookie's value in Config.Header, for an API
+// client that presented its token there.
+func (m *Manager) writeCookie(h http.Header, id []byte, expires time.Time, maxAge int, token bool) {
 	f := &m.cookieFmt
 	var valBuf [256]byte
 	var value []byte
@@ -391,7 +429,7 @@ func (m *Manager) writeCookie(h http.Header, id []byte, expires time.Time, maxAg
 	b.WriteString(f.flags)
 	header := b.String()
 	h.Add("Set-Cookie", header)
-	if m.cfg.Header != "" {
+	if token {
 		// The token is the cookie's value, empty when the session was destroyed.
 		h.Set(m.cfg.Header, header[len(f.prefix):len(f.prefix)+len(value)])
 	}
@@ -399,7 +437,7 @@ func (m *Manager) writeCookie(h http.Header, id []byte, expires time.Time, maxAg
 	h.Add("Vary", "Cookie")
 }
 
-func (m *Manager) clearCookie(h http.Header) { m.writeCookie(h, nil, time.Time{}, 0) }
+func (s *Session) clearCookie(h http.Header) { s.m.writeCookie(h, nil, time.Time{}, 0, s.tokenReply) }
 
 // save writes the session's changes to the store and sets or clears the
 // cookie in h. It runs once per request.
@@ -434,7 +472,7 @@ func (s *Session) save(h http.Header) error {
 			return err
 		}
 		if !s.modified {
-			m.clearCookie(h)
+			s.clearCookie(h)
 			return nil
 		}
 	}

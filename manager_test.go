@@ -2,8 +2,10 @@ package kvsession_test
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -388,7 +390,9 @@ func TestNoMiddleware(t *testing.T) {
 func TestHeaderTransport(t *testing.T) {
 	h := newHarness(t, kvsession.Config{Header: "X-Session-Token"})
 	rec := newRecorder()
-	h.m.Handler(app()).ServeHTTP(rec, newRequest("/set?key=a&value=b", ""))
+	start := newRequest("/set?key=a&value=b", "")
+	start.Header["X-Session-Token"] = []string{""} // an API client starting a session
+	h.m.Handler(app()).ServeHTTP(rec, start)
 	token := rec.Header().Get("X-Session-Token")
 	if token == "" {
 		t.Fatal("no token in the response header")
@@ -419,6 +423,88 @@ func TestHeaderTransport(t *testing.T) {
 		if rec.Body.String() != "" || plain.store.calls() != before {
 			t.Errorf("an ID outside the cookie was used: read %q", rec.Body.String())
 		}
+	}
+}
+
+// The token goes back in Config.Header only to an API client, one that sent
+// the header and no cookie that verified: never to a browser's cookie-only
+// request, and never to a request whose cookie verified even if a page
+// script added the header, or a script could read the HttpOnly token.
+func TestHeaderTokenOnlyForHeaderClients(t *testing.T) {
+	h := newHarness(t, kvsession.Config{Header: "X-Session-Token"})
+	type req struct {
+		path   string
+		cookie string
+		header []string // nil: no header at all
+	}
+	serve := func(q req) *httptest.ResponseRecorder {
+		t.Helper()
+		r := newRequest(q.path, q.cookie)
+		if q.header != nil {
+			r.Header["X-Session-Token"] = q.header
+		}
+		rec := newRecorder()
+		h.m.Handler(app()).ServeHTTP(rec, r)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("%+v: status %d", q, rec.Code)
+		}
+		return rec
+	}
+	cookieOf := func(rec *httptest.ResponseRecorder) string {
+		t.Helper()
+		ck := setCookieFor(response{cookies: rec.Result().Cookies()}, "session")
+		if ck == nil {
+			t.Fatal("no Set-Cookie")
+		}
+		return "session=" + ck.Value
+	}
+	// Browsers: cookie only, or the cookie plus a header a script added.
+	newRec := serve(req{path: "/set?key=a&value=b"})
+	cookie := cookieOf(newRec)
+	browser := []struct {
+		name string
+		rec  *httptest.ResponseRecorder
+	}{{"new session, no header", newRec}}
+	for _, hdr := range [][]string{nil, {""}, {"forged"}, {strings.TrimPrefix(cookie, "session=")}} {
+		for _, path := range []string{"/permanent?on=1", "/regenerate", "/permanent?on=0", "/login?user=u"} {
+			rec := serve(req{path: path, cookie: cookie, header: hdr})
+			cookie = cookieOf(rec)
+			browser = append(browser, struct {
+				name string
+				rec  *httptest.ResponseRecorder
+			}{fmt.Sprintf("%s with header %q", path, hdr), rec})
+		}
+	}
+	browser = append(browser, struct {
+		name string
+		rec  *httptest.ResponseRecorder
+	}{"destroy with an empty header", serve(req{path: "/destroy", cookie: cookie, header: []string{""}})})
+	for _, b := range browser {
+		if !hasSetCookie(response{header: b.rec.Header()}) {
+			t.Errorf("%s: no Set-Cookie", b.name)
+		}
+		if v, ok := b.rec.Header()["X-Session-Token"]; ok {
+			t.Errorf("%s: a cookie request got the token header %q", b.name, v)
+		}
+	}
+
+	// API clients: the header, empty to start, and no valid cookie.
+	rec := serve(req{path: "/set?key=a&value=b", cookie: "session=garbage", header: []string{""}})
+	token := rec.Header().Get("X-Session-Token")
+	if token == "" {
+		t.Fatal("an API client starting a session got no token")
+	}
+	rec = serve(req{path: "/regenerate", header: []string{token}})
+	next := rec.Header().Get("X-Session-Token")
+	if next == "" || next == token {
+		t.Fatalf("regenerate through the header gave token %q, want a new one", next)
+	}
+	if got := serve(req{path: "/get?key=a", header: []string{next}}).Body.String(); got != "b" {
+		t.Errorf("the regenerated token reads %q, want b", got)
+	}
+	rec = serve(req{path: "/destroy", header: []string{next}})
+	if v, ok := rec.Header()["X-Session-Token"]; !ok || len(v) != 1 || v[0] != "" {
+		t.Errorf("destroy through the header: token header %q, want present and empty", v)
 	}
 }
 
@@ -532,5 +618,75 @@ func TestIDSizes(t *testing.T) {
 		if want := base64.RawURLEncoding.EncodedLen(bits / 8); len(id) != want {
 			t.Errorf("IDBits %d: the cookie's ID has %d characters, want %d", bits, len(id), want)
 		}
+	}
+}
+
+// Session metadata is bounded whatever the request carries: proxy
+// middleware often copies a client-supplied X-Forwarded-For into
+// RemoteAddr, so only a parsed IP address is kept, and the user agent is
+// cut to 512 bytes at a UTF-8 boundary.
+func TestMetadataIsBounded(t *testing.T) {
+	h := newHarness(t, kvsession.Config{RecordRemoteAddr: true})
+	huge := strings.Repeat("1.2.3.4, ", 1<<17) // 1.1 MB
+	for _, tc := range []struct{ remote, ua, wantRemote, wantUA string }{
+		{"192.0.2.1:54321", "curl/8", "192.0.2.1", "curl/8"},
+		{"[2001:db8::1]:443", "", "2001:db8::1", ""},
+		{"[fe80::1%" + strings.Repeat("z", 10000) + "]:80", "", "fe80::1", ""},
+		{"[::ffff:192.0.2.7]:80", "", "192.0.2.7", ""},
+		{"203.0.113.9", "", "203.0.113.9", ""},
+		{huge, strings.Repeat("é", 1<<19), "", strings.Repeat("é", 256)},
+		{"not an address\x00\r\n", "x" + strings.Repeat("€", 200), "", "x" + strings.Repeat("€", 170)},
+	} {
+		r := newRequest("/login?user=meta", "")
+		r.RemoteAddr = tc.remote
+		r.Header.Set("User-Agent", tc.ua)
+		var size int
+		h.m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s := kvsession.From(r)
+			if err := s.SetUser("meta"); err != nil {
+				t.Fatal(err)
+			}
+		})).ServeHTTP(newRecorder(), r)
+		infos, err := h.m.UserSessions(t.Context(), "meta")
+		if err != nil || len(infos) != 1 {
+			t.Fatalf("UserSessions = %d, %v; want 1", len(infos), err)
+		}
+		info := infos[0]
+		if info.RemoteAddr != tc.wantRemote || info.UserAgent != tc.wantUA {
+			t.Errorf("RemoteAddr %.40q, UA %.40q: stored %.60q, %d-byte UA; want %q, %d bytes", tc.remote, tc.ua, info.RemoteAddr, len(info.UserAgent), tc.wantRemote, len(tc.wantUA))
+		}
+		vals, err := h.m.Values(t.Context(), info.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		size = len(info.UserAgent) + len(info.RemoteAddr) + len(vals)
+		if size > 600 {
+			t.Errorf("metadata of %d bytes stored for a %d-byte RemoteAddr", size, len(tc.remote))
+		}
+		if _, err := h.m.RevokeUser(t.Context(), "meta", false); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// SetUser refuses a user ID over MaxUserBytes and changes nothing; one of
+// exactly MaxUserBytes works.
+func TestSetUserBound(t *testing.T) {
+	h := newHarness(t, kvsession.Config{})
+	for _, tc := range []struct {
+		n       int
+		wantErr bool
+	}{{kvsession.MaxUserBytes, false}, {kvsession.MaxUserBytes + 1, true}, {1 << 20, true}} {
+		user := strings.Repeat("u", tc.n)
+		h.m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s := kvsession.From(r)
+			err := s.SetUser(user)
+			if got := errors.Is(err, kvsession.ErrInvalidUser); got != tc.wantErr {
+				t.Errorf("SetUser(%d bytes) = %v, want ErrInvalidUser: %v", tc.n, err, tc.wantErr)
+			}
+			if got, _ := s.User(); tc.wantErr && got != "" {
+				t.Errorf("a refused SetUser bound the session to %d bytes", len(got))
+			}
+		})).ServeHTTP(newRecorder(), newRequest("/", ""))
 	}
 }

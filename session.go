@@ -30,7 +30,17 @@ var (
 	// ErrLoad wraps the store's error when a session could not be loaded.
 	// The middleware then answers with Config.ErrorHandler.
 	ErrLoad = errors.New("kvsession: cannot load session")
+
+	// ErrInvalidUser: a user ID that Session.SetUser does not accept: one
+	// longer than MaxUserBytes.
+	ErrInvalidUser = errors.New("kvsession: invalid user ID")
 )
+
+// MaxUserBytes is the longest user ID that Session.SetUser accepts. Every
+// store in this repository accepts every user ID up to this length, whatever
+// bytes it holds (stores whose engine limits key length hash long ones), and
+// storetest checks it.
+const MaxUserBytes = 1024
 
 // opKind is a kind of change recorded so that it can be replayed onto a
 // newer copy of the session after a concurrent change.
@@ -81,6 +91,9 @@ type Session struct {
 
 	cookies []string // the request's Cookie headers
 	token   string   // the Config.Header token, if any
+
+	tokenClient bool // the request carried Config.Header, even empty
+	tokenReply  bool // no cookie verified and tokenClient: answer in the header too
 
 	mu         sync.Mutex
 	identified bool
@@ -335,8 +348,12 @@ func (s *Session) Permanent() (bool, error) {
 
 // SetUser binds the session to a user, so that Manager.UserSessions lists
 // it and Manager.RevokeUser ends it. An empty user unbinds it. Call it on
-// login, together with Regenerate.
+// login, together with Regenerate. A user ID longer than MaxUserBytes gives
+// an error wrapping ErrInvalidUser and changes nothing.
 func (s *Session) SetUser(user string) error {
+	if len(user) > MaxUserBytes {
+		return fmt.Errorf("%w: %d bytes, want at most %d", ErrInvalidUser, len(user), MaxUserBytes)
+	}
 	if err := s.lockLoaded(); err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package kvsession_test
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -104,7 +105,7 @@ func TestTamperedCookiesAreRejectedWithoutStoreCalls(t *testing.T) {
 	})
 	t.Run("RemovedKey", func(t *testing.T) {
 		// A cookie signed by a key that is no longer configured is invalid.
-		hNew := newHarness(t, kvsession.Config{Keys: [][]byte{[]byte(strings.Repeat("n", 32))}})
+		hNew := newHarness(t, kvsession.Config{Keys: [][]byte{[]byte("a-new-key-0123456789abcdefghijkl")}})
 		checkRejected(t, hNew, "removed key", "session="+v)
 	})
 }
@@ -136,8 +137,8 @@ func TestDuplicateCookies(t *testing.T) {
 }
 
 func TestKeyRotation(t *testing.T) {
-	oldKey := []byte(strings.Repeat("o", 32))
-	newKey := []byte(strings.Repeat("n", 32))
+	oldKey := []byte("the-old-key-0123456789abcdefghij")
+	newKey := []byte("the-new-key-0123456789abcdefghij")
 	clk := newClock()
 	store := newFaultStore(clk.Now)
 	mOld, _ := kvsession.New(store, kvsession.Config{Keys: [][]byte{oldKey}, Now: clk.Now})
@@ -174,5 +175,74 @@ func TestKeyRotation(t *testing.T) {
 	mNew.Handler(app()).ServeHTTP(rec, newRequest("/get?key=secret", oldCookie))
 	if rec.Code != http.StatusOK || rec.Body.String() != "" {
 		t.Errorf("old-key cookie after removal: %d %q, want 200 and an empty session", rec.Code, rec.Body.String())
+	}
+}
+
+// A cookie planted under the session cookie's name next to a Unicode space
+// ("\u2000__Host-session") is an ordinary cookie that a sibling subdomain
+// can set, even over plain HTTP. It must never pass for the __Host- cookie:
+// alone it gives a fresh session with no store call; next to the real
+// cookie, the real one is used, whichever comes first (a planted cookie
+// with a longer Path does). This is the class of PortSwigger's "Cookie
+// Chaos" (2025): every rune strings.TrimSpace strips, and invisible ones.
+func TestUnicodeSpacedNameIsAnotherCookie(t *testing.T) {
+	h := newHarness(t, kvsession.Config{CookieName: "__Host-session"})
+	session := func(value string) string {
+		t.Helper()
+		c := h.client()
+		h.mustDo(c, "/set?key=secret&value="+value, "set")
+		v := h.sessionCookie(c)
+		if v == "" {
+			t.Fatal("no __Host-session cookie")
+		}
+		return v
+	}
+	attacker, victim := session("attacker"), session("victim")
+	spaces := []string{"\u0085", "\u00a0", "\u1680", "\u2028", "\u2029", "\u202f", "\u205f", "\u3000", "\u200b", "\ufeff"}
+	for r := '\u2000'; r <= '\u200a'; r++ {
+		spaces = append(spaces, string(r))
+	}
+	for _, sp := range spaces {
+		for _, planted := range []string{sp + "__Host-session", "__Host-session" + sp, sp + "__Host-session" + sp} {
+			checkRejected(t, h, fmt.Sprintf("%q alone", planted), planted+"="+attacker)
+			for _, header := range []string{
+				planted + "=" + attacker + "; __Host-session=" + victim,
+				"__Host-session=" + victim + "; " + planted + "=" + attacker,
+			} {
+				if r := h.raw("/get?key=secret", header); r.code != http.StatusOK || r.body != "victim" {
+					t.Errorf("Cookie %q: %d %q, want the victim's own session", header, r.code, r.body)
+				}
+			}
+		}
+	}
+}
+
+// With the defaults (Secure, Path "/", no Domain) the cookie is a __Host-
+// cookie, which browsers let only this origin set over HTTPS; other
+// settings get the tightest prefix they allow.
+func TestDefaultCookieName(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  kvsession.Config
+		want string
+	}{
+		{kvsession.Config{}, "__Host-session"},
+		{kvsession.Config{CookiePath: "/app"}, "__Secure-session"},
+		{kvsession.Config{CookieDomain: "example.com"}, "__Secure-session"},
+		{kvsession.Config{InsecureCookie: true}, "session"},
+		{kvsession.Config{CookieName: "sid"}, "sid"},
+	} {
+		tc.cfg.Keys = [][]byte{testKey}
+		m, err := kvsession.New(newFaultStore(newClock().Now), tc.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := m.CookieName(); got != tc.want {
+			t.Errorf("CookieName() with %+v = %q, want %q", tc.cfg, got, tc.want)
+		}
+		rec := newRecorder()
+		m.Handler(app()).ServeHTTP(rec, newRequest("/set?key=a&value=b", ""))
+		if ck := setCookieFor(response{cookies: rec.Result().Cookies()}, tc.want); ck == nil {
+			t.Errorf("Set-Cookie %q, want a cookie named %q", rec.Result().Header.Values("Set-Cookie"), tc.want)
+		}
 	}
 }

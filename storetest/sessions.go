@@ -76,11 +76,11 @@ func serveRequest(t testing.TB, m *kvsession.Manager, cookie string, fn func(r *
 		t.Errorf("status %d: %s", rec.Code, rec.Body)
 	}
 	for _, c := range rec.Result().Cookies() {
-		if c.Name == "session" {
+		if c.Name == m.CookieName() {
 			if c.MaxAge < 0 {
 				return "deleted"
 			}
-			return "session=" + c.Value
+			return c.Name + "=" + c.Value
 		}
 	}
 	return ""
@@ -313,6 +313,41 @@ func testInstancesShare(t *testing.T, e *sessionEnv) {
 	}
 }
 
+// testLongUsers logs in with the longest user ID the manager accepts, and
+// with IDs a store might mangle: each login keeps its session, is listed,
+// and is revoked.
+func testLongUsers(t *testing.T, e *sessionEnv) {
+	if _, ok := e.store.(kvsession.UserIndex); !ok {
+		t.Skip("store does not implement kvsession.UserIndex")
+	}
+	users := weirdUsers(e.prefix)
+	cookies := make([]string, len(users))
+	for i, user := range users {
+		c := newSession(t, e.m, "before", "login")
+		cookies[i] = serve(t, e.m, c, func(s *kvsession.Session) error {
+			if err := s.SetUser(user); err != nil {
+				return err
+			}
+			return s.Regenerate()
+		})
+		if got := values(t, e.m, cookies[i]); got["before"] != "login" {
+			t.Fatalf("user %d (%d bytes): the session after login holds %v, want the pre-login data", i, len(user), got)
+		}
+	}
+	for i, user := range users {
+		infos, err := e.m.UserSessions(t.Context(), user)
+		if err != nil || len(infos) != 1 || infos[0].User != user {
+			t.Errorf("user %d (%d bytes): UserSessions = %d sessions, %v; want 1 bound to the user", i, len(user), len(infos), err)
+		}
+		if n, err := e.m.RevokeUser(t.Context(), user, false); err != nil || n != 1 {
+			t.Errorf("user %d (%d bytes): RevokeUser = %d, %v; want 1", i, len(user), n, err)
+		}
+		if got := values(t, e.m, cookies[i]); len(got) != 0 {
+			t.Errorf("user %d: revoked session still reads %v", i, got)
+		}
+	}
+}
+
 func testUserSessions(t *testing.T, e *sessionEnv) {
 	if _, ok := e.store.(kvsession.UserIndex); !ok {
 		t.Skip("store does not implement kvsession.UserIndex")
@@ -436,7 +471,7 @@ func testHostileCookies(t *testing.T, e *sessionEnv) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	valid := strings.TrimPrefix(newSession(t, m, "secret", "s3cret"), "session=")
+	valid := strings.TrimPrefix(newSession(t, m, "secret", "s3cret"), m.CookieName()+"=")
 	values := slices.Clone(HostileCookies)
 	for i := range len(valid) {
 		b := []byte(valid)
@@ -448,7 +483,7 @@ func testHostileCookies(t *testing.T, e *sessionEnv) {
 		before := counter.calls.Load()
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest("GET", "/", nil)
-		req.Header.Set("Cookie", "session="+v)
+		req.Header.Set("Cookie", m.CookieName()+"="+v)
 		m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			got, err := kvsession.Get[string](kvsession.From(r), "secret")
 			if err == nil {
@@ -489,7 +524,7 @@ func testCorruptRecords(t *testing.T, e *sessionEnv) {
 		"pickle":    []byte("\x80\x04\x95\x00cos\nsystem\n"),
 	} {
 		cookie := newSession(t, m, "a", "1")
-		key, err := m.Key(strings.TrimPrefix(cookie, "session="))
+		key, err := m.Key(strings.TrimPrefix(cookie, m.CookieName()+"="))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -715,6 +715,59 @@ func testUserIndex(t *testing.T, e *env) {
 	}
 }
 
+// weirdUsers returns user IDs that a store must keep apart: the longest the
+// manager accepts, long ones that differ only in their last byte (a store
+// that truncates or hashes a prefix merges them), and bytes that mean
+// something to a file system, a URL, SQL or a Redis/memcached protocol.
+func weirdUsers(prefix string) []string {
+	long := prefix + strings.Repeat("u", kvsession.MaxUserBytes-len(prefix)-1)
+	return []string{
+		long + "a",
+		long + "b",
+		prefix + strings.Repeat("é", 128), // 256 bytes of UTF-8, over a VARCHAR(255) of bytes
+		prefix + "../../etc/passwd",
+		prefix + "a/b\\c",
+		prefix + "sp ace\ttab\r\nnewline",
+		prefix + "\x00nul\xff\xfe",
+		prefix + "%2e%2e%2F",
+		prefix + "'; DROP TABLE sessions; --",
+		prefix + "*?[]{}",
+		prefix + "\u2000__Host-u\u3000",
+		prefix + ".",
+	}
+}
+
+func testUserIndexWeirdUsers(t *testing.T, e *env) {
+	us, ok := e.store.(kvsession.UserIndex)
+	if !ok {
+		t.Skip("store does not implement kvsession.UserIndex")
+	}
+	ctx := t.Context()
+	users := weirdUsers(e.prefix)
+	for i, u := range users {
+		if err := us.AddUserKey(ctx, u, e.key(fmt.Sprint("k", i)), e.later()); err != nil {
+			t.Fatalf("AddUserKey(user %d, %d bytes): %v", i, len(u), err)
+		}
+	}
+	for i, u := range users {
+		keys, err := us.UserKeys(ctx, u)
+		if err != nil {
+			t.Fatalf("UserKeys(user %d, %d bytes): %v", i, len(u), err)
+		}
+		if want := []string{e.key(fmt.Sprint("k", i))}; !slices.Equal(keys, want) {
+			t.Errorf("UserKeys(user %d, %d bytes) = %q, want %q", i, len(u), keys, want)
+		}
+	}
+	for i, u := range users {
+		if err := us.RemoveUserKey(ctx, u, e.key(fmt.Sprint("k", i))); err != nil {
+			t.Fatalf("RemoveUserKey(user %d): %v", i, err)
+		}
+		if keys, err := us.UserKeys(ctx, u); err != nil || len(keys) != 0 {
+			t.Errorf("UserKeys(user %d) after remove = %q, %v; want none", i, keys, err)
+		}
+	}
+}
+
 // RunBenchmarks measures the core operations of the store.
 func RunBenchmarks(b *testing.B, newStore func(b *testing.B) kvsession.Store) {
 	value := bytes.Repeat([]byte("v"), 200)

@@ -160,7 +160,11 @@ func newKVSession(tb testing.TB, store string, o options) *instance {
 		st = in.kvMem
 	case "redis":
 		in.client, in.prefix = newRedis(tb, "kvsession", in.counts)
-		st = redisstore.New(in.client, &redisstore.Options{Prefix: in.prefix})
+		rs, err := redisstore.New(in.client, &redisstore.Options{Prefix: in.prefix})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		st = rs
 	}
 	cfg := kvsession.Config{Keys: [][]byte{signingKey}}
 	if o.idle {

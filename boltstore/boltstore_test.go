@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -56,7 +57,52 @@ func BenchmarkStore(b *testing.B) {
 	storetest.RunBenchmarks(b, func(b *testing.B) kvsession.Store { return newStore(b, tempDB(b), nil) })
 }
 
-func TestNewNilDB(t *testing.T) {
+// TestNewOptions checks that New either refuses a database or an option
+// with a one-line error naming the package, or accepts it and the store
+// then works.
+func TestNewOptions(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		db     func(t *testing.T) *bbolt.DB
+		bucket string
+		want   string // a piece of the error; "" for success
+	}{
+		{name: "nil db", db: func(*testing.T) *bbolt.DB { return nil }, want: "nil *bbolt.DB"},
+		{name: "closed db", db: func(t *testing.T) *bbolt.DB {
+			db := tempDB(t)
+			db.Close()
+			return db
+		}, want: "database not open"},
+		{name: "bucket too long", bucket: strings.Repeat("b", bbolt.MaxKeySize+1), want: "too long"},
+		{name: "longest bucket", bucket: strings.Repeat("b", bbolt.MaxKeySize)},
+		{name: "default bucket"},
+		{name: "odd bucket", bucket: "a/b\x00\xff ../"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var db *bbolt.DB
+			if tt.db != nil {
+				db = tt.db(t)
+			} else {
+				db = tempDB(t)
+			}
+			s, err := boltstore.New(db, &boltstore.Options{Bucket: tt.bucket})
+			if tt.want != "" {
+				if err == nil || !strings.HasPrefix(err.Error(), "boltstore: new: ") || !strings.Contains(err.Error(), tt.want) || strings.ContainsAny(err.Error(), "\r\n") {
+					t.Fatalf("New = %v, want an error \"boltstore: new: ...%s...\"", err, tt.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("New: %v", err)
+			}
+			if err := s.Set(t.Context(), "k", []byte("v"), time.Time{}); err != nil {
+				t.Fatal(err)
+			}
+			if e, err := s.Get(t.Context(), "k"); err != nil || string(e.Value) != "v" {
+				t.Errorf("Get = %q, %v", e.Value, err)
+			}
+		})
+	}
 	if _, err := boltstore.New(nil, nil); err == nil {
 		t.Error("New(nil, nil) succeeded, want an error")
 	}

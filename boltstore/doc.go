@@ -7,6 +7,11 @@
 //	...
 //	store, err := boltstore.New(db, nil)
 //
+// Give bbolt.Open the mode 0o600, as above: bbolt creates the file with
+// the mode it is given, and the file holds every session's data, so any
+// looser mode lets other local users read them. bbolt creates no other
+// file. The storeurl package's bolt: scheme opens files this way.
+//
 // # Layout
 //
 // New creates, if missing, a top-level bucket ([Options.Bucket], default

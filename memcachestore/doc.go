@@ -6,7 +6,10 @@
 //
 //	client := memcache.New("127.0.0.1:11211")
 //	client.MaxIdleConns = 64 // at least the peak number of concurrent requests
-//	store := memcachestore.New(client, nil)
+//	store, err := memcachestore.New(client, nil)
+//	if err != nil {
+//		log.Fatal(err) // a bad option
+//	}
 //
 // # Key layout
 //
@@ -74,15 +77,43 @@
 // [kvsession.ExpiredDeleter]: tools that list sessions cannot list them in
 // memcached.
 //
+// # User index
+//
 // The user index keeps one item per user: a list of (key, expiry) pairs,
 // changed by read-modify-cas loops (at most 32 tries, with a short random
 // back-off). Each change drops the user's expired entries; the item expires
-// with its last entry. The index is subject to eviction like any item: an
-// evicted index forgets the user's sessions (which "log out everywhere"
-// then cannot find) while the sessions themselves may survive. That is one
-// more reason to run memcached without evictions. One item holds at most
-// about 1 MB (memcached's default item size): several thousand sessions per
-// user.
+// with its last entry. Every change rewrites the whole item.
+//
+// The index is bounded: it holds at most [Options.MaxUserKeys] entries
+// ([DefaultMaxUserKeys], 1000, by default: about 55 KB with the manager's
+// keys, well within memcached's 1 MiB items). When an AddUserKey would go
+// past the cap, the entries that expire first are dropped (an entry without
+// expiry counts as the latest; on a tie the entry added last stays). If
+// memcached still refuses the item as too large (a server run with a small
+// -I, or very long store keys), the index keeps its latest-expiring half,
+// and so on, until it fits. So adding to a full index never fails, and
+// neither does the login that adds to it.
+//
+// What a dropped entry costs: its session can no longer be found through
+// the index. [kvsession.Manager.UserSessions] does not list it and
+// [kvsession.Manager.RevokeUser] ("log out everywhere") does not end it: it
+// stays usable until it expires or is destroyed by its own logout or
+// [kvsession.Manager.Revoke]. Since the soonest-expiring entries go first,
+// a user needs more than MaxUserKeys sessions that are all live at once
+// before revocation can miss one, and the ones it misses are those closest
+// to their end. Raise MaxUserKeys if a user may legitimately hold more
+// sessions at once (each entry costs its key's length plus about 10 bytes
+// in the item, and each login rewrites the item), or use a store whose
+// index is not one item.
+//
+// The index is subject to eviction like any item: an evicted index forgets
+// the user's sessions (which "log out everywhere" then cannot find) while
+// the sessions themselves may survive. That is one more reason to run
+// memcached without evictions.
+//
+// User IDs, like keys, are hashed into the item's key, so a user ID of any
+// length and bytes (spaces, newlines, NUL) gives a valid memcached key, and
+// distinct users distinct items.
 //
 // # Caveats
 //

@@ -16,7 +16,10 @@ func Example() {
 	client.MaxIdleConns = 64 // at least the peak number of concurrent requests
 	client.Timeout = time.Second
 
-	store := memcachestore.New(client, &memcachestore.Options{Prefix: "myapp:"})
+	store, err := memcachestore.New(client, &memcachestore.Options{Prefix: "myapp:"})
+	if err != nil {
+		log.Fatal(err)
+	}
 
 	ctx := context.Background()
 	if err := store.Set(ctx, "session:abc", []byte(`{"user":"ada"}`), time.Now().Add(time.Hour)); err != nil {

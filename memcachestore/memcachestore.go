@@ -31,19 +31,32 @@ const DefaultPrefix = "kvsession:"
 // maxPrefix leaves room for the encoded key: "s:" and 43 base64 bytes.
 const maxPrefix = 250 - 2 - 43
 
+// DefaultMaxUserKeys is the cap on the entries of one user's index when
+// [Options.MaxUserKeys] is 0.
+const DefaultMaxUserKeys = 1000
+
 // Options configure a Store. The zero value is ready to use.
 type Options struct {
 	// Prefix starts every memcached key the store uses, so that several
 	// applications can share one memcached. It must be at most 205 bytes
 	// with no spaces or control characters. Default: DefaultPrefix.
 	Prefix string
+
+	// MaxUserKeys caps the entries of one user's index (one memcached
+	// item). When an AddUserKey would go past it, the entries that expire
+	// first are dropped, so that a login never fails because the index is
+	// full; a session whose entry was dropped can no longer be found
+	// through the index (see "User index" in the package documentation).
+	// It must not be negative. Default: DefaultMaxUserKeys.
+	MaxUserKeys int
 }
 
 // Store is a store on memcached. It is safe for concurrent use. Create one
 // with [New].
 type Store struct {
-	c      *memcache.Client
-	prefix string
+	c        *memcache.Client
+	prefix   string
+	maxUsers int // cap on the entries of a user's index
 }
 
 // Item flags: what an item holds.
@@ -56,29 +69,41 @@ const (
 const headerSize = 8
 
 // New returns a Store that uses client. A nil opts means the zero Options.
-// It panics if client is nil or Options.Prefix is invalid: both are
-// programming errors.
+// It returns an error, and no Store, if client is nil or an option is
+// invalid: a Prefix longer than 205 bytes or holding a space or a control
+// character (memcached keys cannot hold them), or a negative MaxUserKeys.
+// New makes no network call.
 //
 // Set client.MaxIdleConns to at least the peak number of concurrent
 // requests: gomemcache keeps 2 idle connections by default and otherwise
 // opens and closes a connection per call.
-func New(client *memcache.Client, opts *Options) *Store {
+func New(client *memcache.Client, opts *Options) (*Store, error) {
 	if client == nil {
-		panic("memcachestore: New: nil *memcache.Client")
+		return nil, errors.New("memcachestore: new: nil *memcache.Client")
 	}
-	s := &Store{c: client, prefix: DefaultPrefix}
-	if opts != nil && opts.Prefix != "" {
-		s.prefix = opts.Prefix
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	s := &Store{c: client, prefix: DefaultPrefix, maxUsers: DefaultMaxUserKeys}
+	if o.Prefix != "" {
+		s.prefix = o.Prefix
 	}
 	if len(s.prefix) > maxPrefix {
-		panic(fmt.Sprintf("memcachestore: New: prefix of %d bytes is longer than %d", len(s.prefix), maxPrefix))
+		return nil, fmt.Errorf("memcachestore: new: prefix of %d bytes is longer than %d", len(s.prefix), maxPrefix)
 	}
 	for i := 0; i < len(s.prefix); i++ {
 		if b := s.prefix[i]; b <= ' ' || b == 0x7f {
-			panic(fmt.Sprintf("memcachestore: New: prefix %q holds a space or control character", s.prefix))
+			return nil, fmt.Errorf("memcachestore: new: prefix %q holds a space or control character at byte %d", s.prefix, i)
 		}
 	}
-	return s
+	switch {
+	case o.MaxUserKeys < 0:
+		return nil, fmt.Errorf("memcachestore: new: MaxUserKeys %d is negative", o.MaxUserKeys)
+	case o.MaxUserKeys > 0:
+		s.maxUsers = o.MaxUserKeys
+	}
+	return s, nil
 }
 
 func (s *Store) itemKey(kind, key string) string {

@@ -38,7 +38,7 @@ func TestConformance(t *testing.T) {
 	client := newClient(addr)
 	storetest.Run(t, storetest.Harness{
 		NewStore: func(t *testing.T, c *storetest.Clock) kvsession.Store {
-			return memcachestore.New(client, &memcachestore.Options{Prefix: runPrefix})
+			return newStore(t, client, &memcachestore.Options{Prefix: runPrefix})
 		},
 		ServerClock:      true,
 		ClockGranularity: time.Second,
@@ -48,8 +48,8 @@ func TestConformance(t *testing.T) {
 func BenchmarkStore(b *testing.B) {
 	addr := storetest.ServerEnv(b, "KVSESSION_TEST_MEMCACHE_ADDR")
 	client := newClient(addr)
-	storetest.RunBenchmarks(b, func(*testing.B) kvsession.Store {
-		return memcachestore.New(client, &memcachestore.Options{Prefix: runPrefix})
+	storetest.RunBenchmarks(b, func(b *testing.B) kvsession.Store {
+		return newStore(b, client, &memcachestore.Options{Prefix: runPrefix})
 	})
 }
 
@@ -85,17 +85,57 @@ func TestExpiration(t *testing.T) {
 	}
 }
 
-func TestNewPanicsOnBadPrefix(t *testing.T) {
+// newStore returns New(client, opts), failing the test on an error.
+func newStore(t testing.TB, client *memcache.Client, opts *memcachestore.Options) *memcachestore.Store {
+	t.Helper()
+	s, err := memcachestore.New(client, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestNewBadOptions checks that New refuses every bad option with an
+// error that names it, and no Store, rather than panic: storeurl passes
+// options from a URL.
+func TestNewBadOptions(t *testing.T) {
 	c := memcache.New("127.0.0.1:1")
-	for _, p := range []string{"has space", "tab\t", "nl\n", string(make([]byte, 206))} {
-		func() {
-			defer func() {
-				if recover() == nil {
-					t.Errorf("New with prefix %q did not panic", p)
-				}
-			}()
-			memcachestore.New(c, &memcachestore.Options{Prefix: p})
-		}()
+	tests := []struct {
+		name   string
+		client *memcache.Client
+		opts   *memcachestore.Options
+		want   string // in the error
+	}{
+		{"nil client", nil, nil, "nil *memcache.Client"},
+		{"space", c, &memcachestore.Options{Prefix: "a b"}, "space or control character"},
+		{"tab", c, &memcachestore.Options{Prefix: "tab\t"}, "space or control character"},
+		{"newline", c, &memcachestore.Options{Prefix: "nl\n"}, "space or control character"},
+		{"carriage return", c, &memcachestore.Options{Prefix: "cr\r:"}, "space or control character"},
+		{"NUL", c, &memcachestore.Options{Prefix: "nul\x00"}, "space or control character"},
+		{"DEL", c, &memcachestore.Options{Prefix: "del\x7f"}, "space or control character"},
+		{"too long", c, &memcachestore.Options{Prefix: strings.Repeat("p", 206)}, "longer than 205"},
+		{"negative MaxUserKeys", c, &memcachestore.Options{MaxUserKeys: -1}, "MaxUserKeys -1 is negative"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := memcachestore.New(tt.client, tt.opts)
+			if err == nil || s != nil {
+				t.Fatalf("New = %v, %v; want no store and an error", s, err)
+			}
+			if !strings.HasPrefix(err.Error(), "memcachestore: new: ") || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("New error %q, want one starting with %q and holding %q", err, "memcachestore: new: ", tt.want)
+			}
+		})
+	}
+	for _, opts := range []*memcachestore.Options{
+		nil,
+		{},
+		{Prefix: strings.Repeat("p", 205)},
+		{Prefix: "app:\u00e9:", MaxUserKeys: 1},
+	} {
+		if _, err := memcachestore.New(c, opts); err != nil {
+			t.Errorf("New(%+v) = %v, want no error", opts, err)
+		}
 	}
 }
 
@@ -105,7 +145,7 @@ func TestNewPanicsOnBadPrefix(t *testing.T) {
 func TestConnectionRefused(t *testing.T) {
 	c := memcache.New("127.0.0.1:1")
 	c.Timeout = time.Second
-	s := memcachestore.New(c, nil)
+	s := newStore(t, c, nil)
 	ctx := t.Context()
 	check := func(op string, err error) {
 		t.Helper()
@@ -135,10 +175,13 @@ func TestConnectionRefused(t *testing.T) {
 type memcached struct {
 	t    *testing.T
 	port string
+	args []string // more arguments for memcached
 	cmd  *exec.Cmd
 }
 
-func startMemcached(t *testing.T) *memcached {
+// startMemcached starts a memcached of the test's own, with args added to
+// its command line, and stops it when the test ends.
+func startMemcached(t *testing.T, args ...string) *memcached {
 	t.Helper()
 	if _, err := exec.LookPath("memcached"); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -152,7 +195,7 @@ func startMemcached(t *testing.T) *memcached {
 	}
 	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 	l.Close()
-	m := &memcached{t: t, port: port}
+	m := &memcached{t: t, port: port, args: args}
 	m.start()
 	t.Cleanup(m.stop)
 	return m
@@ -162,7 +205,7 @@ func (m *memcached) addr() string { return "127.0.0.1:" + m.port }
 
 func (m *memcached) start() {
 	m.t.Helper()
-	args := []string{"-l", "127.0.0.1", "-p", m.port, "-U", "0", "-m", "16"}
+	args := append([]string{"-l", "127.0.0.1", "-p", m.port, "-U", "0", "-m", "16"}, m.args...)
 	if os.Geteuid() == 0 {
 		args = append(args, "-u", "root") // memcached refuses root without -u
 	}
@@ -195,7 +238,7 @@ func TestRestart(t *testing.T) {
 	m := startMemcached(t)
 	client := memcache.New(m.addr())
 	client.MaxIdleConns = 4
-	s := memcachestore.New(client, nil)
+	s := newStore(t, client, nil)
 	ctx := t.Context()
 	keys := []string{"a", "b", "c", "d", "e", "f"}
 	versions := map[string]uint64{}
@@ -260,7 +303,7 @@ func TestCorruptItem(t *testing.T) {
 	addr := storetest.ServerEnv(t, "KVSESSION_TEST_MEMCACHE_ADDR")
 	client := newClient(addr)
 	prefix := runPrefix + "corrupt:"
-	s := memcachestore.New(client, &memcachestore.Options{Prefix: prefix})
+	s := newStore(t, client, &memcachestore.Options{Prefix: prefix})
 	ctx := t.Context()
 	// Write through the store, then overwrite the items it made with junk.
 	if err := s.Set(ctx, "k", []byte("v"), time.Time{}); err != nil {
@@ -312,7 +355,7 @@ func TestCorruptItem(t *testing.T) {
 // expiry, and an expiry in the past makes them disappear.
 func TestLongExpiryStored(t *testing.T) {
 	addr := storetest.ServerEnv(t, "KVSESSION_TEST_MEMCACHE_ADDR")
-	s := memcachestore.New(newClient(addr), &memcachestore.Options{Prefix: runPrefix + "long:"})
+	s := newStore(t, newClient(addr), &memcachestore.Options{Prefix: runPrefix + "long:"})
 	ctx := t.Context()
 	check := func(what string, want time.Time) kvsession.Entry {
 		t.Helper()
@@ -357,7 +400,7 @@ func TestLongExpiryStored(t *testing.T) {
 // CompareAndDelete is not touched by it.
 func TestCompareAndDeleteThenSet(t *testing.T) {
 	addr := storetest.ServerEnv(t, "KVSESSION_TEST_MEMCACHE_ADDR")
-	s := memcachestore.New(newClient(addr), &memcachestore.Options{Prefix: runPrefix + "cad:"})
+	s := newStore(t, newClient(addr), &memcachestore.Options{Prefix: runPrefix + "cad:"})
 	ctx := t.Context()
 	if err := s.Set(ctx, "k", []byte("v1"), time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
@@ -388,7 +431,7 @@ func TestCompareAndDeleteThenSet(t *testing.T) {
 // cas loop must lose none.
 func TestUserIndexConcurrent(t *testing.T) {
 	addr := storetest.ServerEnv(t, "KVSESSION_TEST_MEMCACHE_ADDR")
-	s := memcachestore.New(newClient(addr), &memcachestore.Options{Prefix: runPrefix + "users:"})
+	s := newStore(t, newClient(addr), &memcachestore.Options{Prefix: runPrefix + "users:"})
 	ctx := t.Context()
 	const n = 16
 	var wg sync.WaitGroup

@@ -1,10 +1,13 @@
 package memcachestore
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
@@ -51,6 +54,55 @@ func decodeUsers(b []byte) []userEntry {
 	return entries
 }
 
+// keepLatest returns the n entries that expire last (no expiry is the
+// latest), in their order in entries. Between entries that expire at the
+// same time, the later one in entries (the one added last) stays.
+func keepLatest(entries []userEntry, n int) []userEntry {
+	if len(entries) <= n {
+		return entries
+	}
+	order := make([]int, len(entries))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int {
+		if c := compareExpiry(entries[b].exp, entries[a].exp); c != 0 {
+			return c
+		}
+		return b - a
+	})
+	keep := make([]bool, len(entries))
+	for _, i := range order[:n] {
+		keep[i] = true
+	}
+	kept := make([]userEntry, 0, n)
+	for i, e := range entries {
+		if keep[i] {
+			kept = append(kept, e)
+		}
+	}
+	return kept
+}
+
+// compareExpiry compares two stored expiries, 0 (none) being the latest.
+func compareExpiry(a, b uint64) int {
+	switch {
+	case a == b:
+		return 0
+	case a == 0:
+		return 1
+	case b == 0:
+		return -1
+	}
+	return cmp.Compare(a, b)
+}
+
+// tooLarge reports whether memcached refused an item as larger than its
+// item size. gomemcache has no error value for it.
+func tooLarge(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "SERVER_ERROR object too large")
+}
+
 // userAttempts bounds the read-modify-cas loop on a user's index.
 const userAttempts = 32
 
@@ -80,10 +132,20 @@ func (s *Store) updateUser(ctx context.Context, user string, change func([]userE
 		}
 		pruned := len(live) != len(entries) || (it != nil && it.Flags != flagUsers)
 		live, changed := change(live)
+		if len(live) > s.maxUsers {
+			live, changed = keepLatest(live, s.maxUsers), true
+		}
 		if !changed && !pruned {
 			return nil
 		}
 		err = s.storeUser(ctx, k, it, live, now)
+		// A memcached whose item size (-I) cannot hold the index refuses
+		// it and keeps the old one: keep the latest-expiring half and try
+		// again, rather than fail the login that added an entry.
+		for tooLarge(err) && len(live) > 1 {
+			live = keepLatest(live, len(live)/2)
+			err = s.storeUser(ctx, k, it, live, now)
+		}
 		if !errors.Is(err, kvsession.ErrConflict) && !errors.Is(err, kvsession.ErrNotFound) {
 			return err
 		}
@@ -131,7 +193,10 @@ func (s *Store) storeUser(ctx context.Context, k string, old *memcache.Item, ent
 }
 
 // AddUserKey implements [kvsession.UserIndex]. It drops the user's expired
-// entries as it goes.
+// entries as it goes and, when the index would hold more than
+// [Options.MaxUserKeys] entries (or more than memcached's item size
+// allows), the entries that expire first: it never fails because the index
+// is full.
 func (s *Store) AddUserKey(ctx context.Context, user, key string, expiresAt time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("memcachestore: add user key: %w", err)

@@ -37,10 +37,19 @@
 //
 // Keys and user names are binary strings, so any byte is allowed and keys
 // compare byte by byte whatever the server's character set and collation:
-// "A" and "a" are different keys. They are limited to 255 bytes (the
-// contract's keys have at most 250): a longer key or user name is rejected
-// by writes with an error, and reads as missing, so that a server not in
-// strict mode can never truncate two keys into one. expires_at is the
+// "A" and "a" are different keys. Keys are limited to 255 bytes (the
+// contract's keys have at most 250): a longer key is rejected by writes
+// with an error, and reads as missing, so that a server not in strict mode
+// can never truncate two keys into one. User IDs of any length work (the
+// manager allows up to kvsession.MaxUserBytes): one shorter than 255 bytes
+// is stored as it is; a longer one is stored as a 255-byte hashed form,
+// "kvsession-user-sha256:", underscores, then the hex SHA-256 of the user
+// ID, so two long user IDs never share a row, and no hashed form equals a
+// short user ID (they differ in length). The previous version stored a
+// user ID of exactly 255 bytes as it is: reads and removals look for that
+// form too (unless the user ID itself starts with the tag), so such
+// sessions indexed before an upgrade stay listed and revocable. The schema
+// is unchanged. expires_at is the
 // expiry in Unix microseconds, NULL for a record that never expires; no
 // DATETIME column is involved, so neither the server's nor the connection's
 // time zone matters. version is a random non-zero 63-bit number drawn for
@@ -101,10 +110,22 @@
 // with arguments takes two). [Store.Close] releases these statements; it
 // does not close the [database/sql.DB].
 //
-// Size the handle's pool for the requests you serve at once: database/sql
+// # Connection pool
+//
+// Bound the handle's pool: database/sql opens as many connections as there
+// are calls in flight, so without a bound a burst of concurrent requests
+// exhausts the server's max_connections (151 by default) and every load
+// then fails with Error 1040 (too many connections), for this application
+// and for every other client of the server. Call
+// [database/sql.DB.SetMaxOpenConns] with a bound well under max_connections
+// divided among the processes that share the server; a call that finds
+// every connection busy waits for one, within its context. Call
+// [database/sql.DB.SetMaxIdleConns] with the same number: database/sql
 // keeps only two idle connections by default, so under concurrent load most
 // calls would open a connection, and prepare their statement on it, anew.
-// Call [database/sql.DB.SetMaxIdleConns] with your expected concurrency.
+//
+//	db.SetMaxOpenConns(10)
+//	db.SetMaxIdleConns(10)
 //
 // # Failures
 //

@@ -19,6 +19,9 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer db.Close()
+	// Bound the pool well under the server's max_connections.
+	db.SetMaxOpenConns(10)
+	db.SetMaxIdleConns(10)
 
 	store, err := mysqlstore.New(db, &mysqlstore.Options{Table: "sessions"})
 	if err != nil {

@@ -2,11 +2,14 @@ package mysqlstore
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"regexp"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,9 +30,39 @@ var (
 // DefaultTable is the session table's name when [Options].Table is empty.
 const DefaultTable = "kvsession_sessions"
 
-// MaxKeyLen is the longest key, and the longest user name, the store
-// accepts: the width of its VARBINARY columns.
+// MaxKeyLen is the longest key the store accepts: the width of its
+// VARBINARY columns. User IDs may be longer (see [Store.AddUserKey]).
 const MaxKeyLen = 255
+
+// hashedUserTag starts the stored form of a user ID of MaxKeyLen bytes or
+// more: the tag, padding, then the hex SHA-256 of the user ID, MaxKeyLen
+// bytes in all. Shorter user IDs are stored as they are, so no hashed form
+// equals a stored short one.
+const hashedUserTag = "kvsession-user-sha256:"
+
+// storedUser returns the user column's value for user: user itself if it
+// is shorter than MaxKeyLen bytes, else its hashed form, exactly MaxKeyLen
+// bytes long.
+func storedUser(user string) []byte {
+	if len(user) < MaxKeyLen {
+		return []byte(user)
+	}
+	sum := sha256.Sum256([]byte(user))
+	b := make([]byte, 0, MaxKeyLen)
+	b = append(b, hashedUserTag...)
+	b = append(b, strings.Repeat("_", MaxKeyLen-len(hashedUserTag)-2*len(sum))...)
+	return hex.AppendEncode(b, sum[:])
+}
+
+// legacyUser returns the user column's value that the previous version of
+// this package wrote for user, if it differs from storedUser's: a user ID
+// of exactly MaxKeyLen bytes was stored as it is. Reads and removals look
+// there too, so that sessions indexed before an upgrade stay listed and
+// revocable; except for a user ID that starts with hashedUserTag, which
+// could otherwise be chosen to equal another user's hashed form.
+func legacyUser(user string) ([]byte, bool) {
+	return []byte(user), len(user) == MaxKeyLen && !strings.HasPrefix(user, hashedUserTag)
+}
 
 // Options configure a Store. The zero value is ready to use.
 type Options struct {
@@ -79,10 +112,16 @@ var errClosed = errors.New("store closed")
 
 // New returns a Store that keeps sessions in db's database. It does no
 // I/O: call [Store.CreateSchema] to create the tables. A nil opts means the
-// zero Options. New fails only if Options.Table is not a valid name.
+// zero Options. New fails if db is nil or Options.Table is not a valid
+// name.
+//
+// Bound db's pool before serving requests: db.SetMaxOpenConns(n) and
+// db.SetMaxIdleConns(n), with n well under the server's max_connections
+// (see "Connection pool" in the package documentation). An unbounded pool
+// lets a burst of requests exhaust the server's connections.
 func New(db *sql.DB, opts *Options) (*Store, error) {
 	if db == nil {
-		return nil, errors.New("mysqlstore: nil database")
+		return nil, errors.New("mysqlstore: new: nil *sql.DB")
 	}
 	var o Options
 	if opts != nil {
@@ -95,7 +134,7 @@ func New(db *sql.DB, opts *Options) (*Store, error) {
 		o.Now = time.Now
 	}
 	if !identRE.MatchString(o.Table) || len(o.Table) > maxTableLen {
-		return nil, fmt.Errorf("mysqlstore: invalid table name %q: want a letter or underscore then letters, digits or underscores, at most %d bytes", o.Table, maxTableLen)
+		return nil, fmt.Errorf("mysqlstore: new: invalid table name %q: want a letter or underscore then letters, digits or underscores, at most %d bytes", o.Table, maxTableLen)
 	}
 	t, u := quote(o.Table), quote(o.Table+"_users")
 	s := &Store{
@@ -140,8 +179,10 @@ func New(db *sql.DB, opts *Options) (*Store, error) {
 	s.addUser = "INSERT INTO " + u + " (`user`, `key`, `expires_at`) VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE `expires_at` = CASE" +
 		" WHEN `expires_at` IS NULL OR VALUES(`expires_at`) IS NULL THEN NULL" +
 		" ELSE GREATEST(`expires_at`, VALUES(`expires_at`)) END"
-	s.userKeys = "SELECT `key` FROM " + u + " WHERE `user` = ? AND " + live + " ORDER BY `key`"
-	s.removeUser = "DELETE FROM " + u + " WHERE `user` = ? AND `key` = ?"
+	// The user's stored form, then its legacy form (the same again for most
+	// users): see storedUser and legacyUser.
+	s.userKeys = "SELECT DISTINCT `key` FROM " + u + " WHERE `user` IN (?, ?) AND " + live + " ORDER BY `key`"
+	s.removeUser = "DELETE FROM " + u + " WHERE `user` IN (?, ?) AND `key` = ?"
 	return s, nil
 }
 
@@ -545,19 +586,28 @@ func (s *Store) DeleteExpired(ctx context.Context) (int, error) {
 	return total, nil
 }
 
-// AddUserKey implements [kvsession.UserIndex].
+// userArgs returns the user's stored and legacy forms, the arguments of
+// the userKeys and removeUser statements.
+func userArgs(user string) (stored, legacy []byte) {
+	stored = storedUser(user)
+	if l, ok := legacyUser(user); ok {
+		return stored, l
+	}
+	return stored, stored
+}
+
+// AddUserKey implements [kvsession.UserIndex]. A user ID of any length
+// works: one of MaxKeyLen bytes or more is stored as a hash that no other
+// user ID, short or long, shares (see the package documentation).
 func (s *Store) AddUserKey(ctx context.Context, user, key string, expiresAt time.Time) error {
 	const op = "add user key"
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("mysqlstore: %s: %w", op, err)
 	}
-	if len(user) > MaxKeyLen {
-		return tooLong(op, "user", user)
-	}
 	if len(key) > MaxKeyLen {
 		return tooLong(op, "key", key)
 	}
-	_, err := s.exec(ctx, s.addUser, []byte(user), []byte(key), expiry(expiresAt))
+	_, err := s.exec(ctx, s.addUser, storedUser(user), []byte(key), expiry(expiresAt))
 	return s.fail(ctx, op, err)
 }
 
@@ -567,10 +617,8 @@ func (s *Store) UserKeys(ctx context.Context, user string) ([]string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("mysqlstore: user keys: %w", err)
 	}
-	if len(user) > MaxKeyLen {
-		return nil, nil
-	}
-	raw, err := s.queryKeys(ctx, s.userKeys, []byte(user), s.now().UnixMicro())
+	stored, legacy := userArgs(user)
+	raw, err := s.queryKeys(ctx, s.userKeys, stored, legacy, s.now().UnixMicro())
 	if err != nil {
 		return nil, s.fail(ctx, "user keys", err)
 	}
@@ -586,9 +634,10 @@ func (s *Store) RemoveUserKey(ctx context.Context, user, key string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("mysqlstore: remove user key: %w", err)
 	}
-	if len(user) > MaxKeyLen || len(key) > MaxKeyLen {
+	if len(key) > MaxKeyLen {
 		return nil
 	}
-	_, err := s.exec(ctx, s.removeUser, []byte(user), []byte(key))
+	stored, legacy := userArgs(user)
+	_, err := s.exec(ctx, s.removeUser, stored, legacy, []byte(key))
 	return s.fail(ctx, "remove user key", err)
 }

@@ -168,12 +168,17 @@ func TestNewTableNames(t *testing.T) {
 		"1t", "a-b", "a b", "a`b", "a;drop table x", "db.t", ".a", "ключ", "t\x00",
 		strings.Repeat("a", 59),
 	} {
-		if _, err := mysqlstore.New(db, &mysqlstore.Options{Table: name}); err == nil {
+		_, err := mysqlstore.New(db, &mysqlstore.Options{Table: name})
+		if err == nil {
 			t.Errorf("New with Table %q succeeded, want an error", name)
+		} else if msg := err.Error(); !strings.HasPrefix(msg, "mysqlstore: new: invalid ") || strings.ContainsAny(msg, "\n\r") {
+			t.Errorf("New with Table %q: error %q, want one line starting \"mysqlstore: new: invalid \"", name, msg)
 		}
 	}
-	if _, err := mysqlstore.New(nil, nil); err == nil {
-		t.Error("New(nil, nil) succeeded, want an error")
+	for _, opts := range []*mysqlstore.Options{nil, {Table: "t"}, {Table: "1t"}} {
+		if _, err := mysqlstore.New(nil, opts); err == nil || err.Error() != "mysqlstore: new: nil *sql.DB" {
+			t.Errorf("New(nil, %+v) = %v, want the error \"mysqlstore: new: nil *sql.DB\"", opts, err)
+		}
 	}
 }
 
@@ -267,8 +272,11 @@ func TestBinaryKeys(t *testing.T) {
 	if _, err := s.Get(ctx, long); !errors.Is(err, kvsession.ErrNotFound) {
 		t.Errorf("Get of a 256-byte key = %v, want ErrNotFound", err)
 	}
-	if err := s.AddUserKey(ctx, long, "k", time.Time{}); err == nil {
-		t.Error("AddUserKey with a 256-byte user succeeded, want an error")
+	if err := s.AddUserKey(ctx, long, "k", time.Time{}); err != nil {
+		t.Errorf("AddUserKey with a 256-byte user: %v, want success (long user IDs are hashed)", err)
+	}
+	if err := s.AddUserKey(ctx, "u", long, time.Time{}); err == nil {
+		t.Error("AddUserKey with a 256-byte key succeeded, want an error")
 	}
 }
 
@@ -521,5 +529,80 @@ func TestClose(t *testing.T) {
 	}
 	if _, err := s.Get(ctx, "k"); err == nil || errors.Is(err, kvsession.ErrNotFound) {
 		t.Errorf("Get on a closed store = %v, want an error other than ErrNotFound", err)
+	}
+}
+
+// TestLongUsers checks that user IDs longer than the user column work, that
+// a user ID equal to another's hashed form stays apart from it, and that
+// the hashed form has the width no short user ID has.
+func TestLongUsers(t *testing.T) {
+	s := newStore(t, newDB(t, nil), nil)
+	ctx := t.Context()
+	long := strings.Repeat("x", kvsession.MaxUserBytes)
+	hashed := string(mysqlstore.StoredUser(long))
+	if len(hashed) != mysqlstore.MaxKeyLen {
+		t.Fatalf("hashed form is %d bytes, want %d", len(hashed), mysqlstore.MaxKeyLen)
+	}
+	if got := string(mysqlstore.StoredUser("alice")); got != "alice" {
+		t.Errorf("StoredUser(alice) = %q, want it as it is", got)
+	}
+	users := []string{long, hashed, long[:mysqlstore.MaxKeyLen], long[:mysqlstore.MaxKeyLen-1], long[:len(long)-1] + "y"}
+	for i, u := range users {
+		if err := s.AddUserKey(ctx, u, fmt.Sprint("k", i), time.Time{}); err != nil {
+			t.Fatalf("AddUserKey(user %d, %d bytes): %v", i, len(u), err)
+		}
+	}
+	for i, u := range users {
+		keys, err := s.UserKeys(ctx, u)
+		if want := fmt.Sprint("k", i); err != nil || len(keys) != 1 || keys[0] != want {
+			t.Errorf("UserKeys(user %d, %d bytes) = %q, %v; want [%s]", i, len(u), keys, err, want)
+		}
+	}
+}
+
+// TestLegacyUserRows checks that index rows that the previous version
+// wrote for a user ID of exactly 255 bytes (as it is, not hashed) are still
+// listed and removed, and that a user ID shaped like a hashed form does not
+// reach another user's rows that way.
+func TestLegacyUserRows(t *testing.T) {
+	db := newDB(t, nil)
+	table := tempTable(t)
+	s := newStore(t, db, &mysqlstore.Options{Table: table})
+	if err := s.CreateSchema(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	legacy := strings.Repeat("l", mysqlstore.MaxKeyLen)
+	victim := strings.Repeat("v", 300)
+	forged := string(mysqlstore.StoredUser(victim)) // 255 bytes
+	if _, err := db.ExecContext(ctx, "INSERT INTO `"+table+"_users` (`user`, `key`, `expires_at`) VALUES (?, 'old', NULL)", []byte(legacy)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddUserKey(ctx, legacy, "new", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if keys, err := s.UserKeys(ctx, legacy); err != nil || strings.Join(keys, ",") != "new,old" {
+		t.Errorf("UserKeys(legacy user) = %q, %v; want [new old]", keys, err)
+	}
+	for _, k := range []string{"old", "new"} {
+		if err := s.RemoveUserKey(ctx, legacy, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if keys, err := s.UserKeys(ctx, legacy); err != nil || len(keys) != 0 {
+		t.Errorf("UserKeys(legacy user) after removing both = %q, %v; want none", keys, err)
+	}
+
+	if err := s.AddUserKey(ctx, victim, "victim-session", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if keys, err := s.UserKeys(ctx, forged); err != nil || len(keys) != 0 {
+		t.Errorf("UserKeys(a user ID equal to another's hashed form) = %q, %v; want none", keys, err)
+	}
+	if err := s.RemoveUserKey(ctx, forged, "victim-session"); err != nil {
+		t.Fatal(err)
+	}
+	if keys, err := s.UserKeys(ctx, victim); err != nil || len(keys) != 1 {
+		t.Errorf("UserKeys(victim) = %q, %v; want its session, untouched by the forged ID", keys, err)
 	}
 }

@@ -108,12 +108,26 @@
 // retries a failed connection attempt. pgxpool itself checks a connection
 // that was idle for more than a second before handing it out.
 //
+// # Connection pool
+//
+// The store opens no connections of its own: it uses the pool it is given,
+// and a call that finds every connection busy waits for one, a wait that
+// counts against its context. Bound the pool below the server's
+// max_connections (100 by default) divided among the processes that share
+// the server, or a burst of requests from several processes exhausts it and
+// every call fails with "too many clients" (SQLSTATE 53300), for every
+// client of the server. pgxpool bounds its pool by default (the larger of 4
+// and the number of CPUs); set the bound with pool_max_conns in the
+// connection string or Config.MaxConns:
+//
+//	cfg, err := pgxpool.ParseConfig("postgres://app@db.internal/app")
+//	...
+//	cfg.MaxConns = 10
+//	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+//
 // # Caveats
 //
-// Size the pool for the requests you serve at once (pool_max_conns in the
-// connection string; pgxpool's default is the larger of 4 and the number
-// of CPUs): a call waits for a free connection, and that wait counts
-// against its context. The store works with any pgx query execution mode, including the simple
+// The store works with any pgx query execution mode, including the simple
 // protocol that PgBouncer in transaction mode needs. Sessions belong in a
 // table of their own: DeleteExpired and CreateSchema act on the configured
 // tables only, and nothing else should write to them.

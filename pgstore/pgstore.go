@@ -73,10 +73,16 @@ var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // New returns a Store that keeps sessions in pool's database. It does no
 // I/O: call [Store.CreateSchema] to create the tables. A nil opts means the
-// zero Options. New fails only if Options.Table is not a valid name.
+// zero Options. New fails if pool is nil or Options.Table is not a valid
+// name.
+//
+// Bound pool below the server's max_connections (Config.MaxConns, or
+// pool_max_conns in the connection string; see "Connection pool" in the
+// package documentation): the store uses as many of its connections as
+// there are calls in flight.
 func New(pool *pgxpool.Pool, opts *Options) (*Store, error) {
 	if pool == nil {
-		return nil, errors.New("pgstore: nil pool")
+		return nil, errors.New("pgstore: new: nil *pgxpool.Pool")
 	}
 	var o Options
 	if opts != nil {
@@ -92,11 +98,11 @@ func New(pool *pgxpool.Pool, opts *Options) (*Store, error) {
 	if qualified {
 		schema, name, _ = strings.Cut(o.Table, ".")
 		if !identRE.MatchString(schema) || len(schema) > 63 {
-			return nil, fmt.Errorf("pgstore: invalid schema name %q in table name", schema)
+			return nil, fmt.Errorf("pgstore: new: invalid schema name %q in table name", schema)
 		}
 	}
 	if !identRE.MatchString(name) || len(name) > maxTableLen {
-		return nil, fmt.Errorf("pgstore: invalid table name %q: want a letter or underscore then letters, digits or underscores, at most %d bytes, optionally after a schema name and a dot", o.Table, maxTableLen)
+		return nil, fmt.Errorf("pgstore: new: invalid table name %q: want a letter or underscore then letters, digits or underscores, at most %d bytes, optionally after a schema name and a dot", o.Table, maxTableLen)
 	}
 	qualify := func(n string) string {
 		if qualified {

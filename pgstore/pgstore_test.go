@@ -148,12 +148,17 @@ func TestNewTableNames(t *testing.T) {
 		"1t", "a-b", "a b", `a"b`, "a;drop table x", "a.b.c", ".a", "a.", "ключ", "t\x00",
 		strings.Repeat("a", 46), strings.Repeat("s", 64) + ".t",
 	} {
-		if _, err := pgstore.New(pool, &pgstore.Options{Table: name}); err == nil {
+		_, err := pgstore.New(pool, &pgstore.Options{Table: name})
+		if err == nil {
 			t.Errorf("New with Table %q succeeded, want an error", name)
+		} else if msg := err.Error(); !strings.HasPrefix(msg, "pgstore: new: invalid ") || strings.ContainsAny(msg, "\n\r") {
+			t.Errorf("New with Table %q: error %q, want one line starting \"pgstore: new: invalid \"", name, msg)
 		}
 	}
-	if _, err := pgstore.New(nil, nil); err == nil {
-		t.Error("New(nil, nil) succeeded, want an error")
+	for _, opts := range []*pgstore.Options{nil, {Table: "t"}, {Table: "1t"}} {
+		if _, err := pgstore.New(nil, opts); err == nil || err.Error() != "pgstore: new: nil *pgxpool.Pool" {
+			t.Errorf("New(nil, %+v) = %v, want the error \"pgstore: new: nil *pgxpool.Pool\"", opts, err)
+		}
 	}
 }
 

@@ -5,7 +5,10 @@
 // (SET ... PXAT, ZADD GT).
 //
 //	client := redis.NewClient(&redis.Options{Addr: "localhost:6379", ContextTimeoutEnabled: true})
-//	store := redisstore.New(client, &redisstore.Options{Prefix: "myapp:"})
+//	store, err := redisstore.New(client, &redisstore.Options{Prefix: "myapp:"})
+//	if err != nil {
+//		log.Fatal(err) // a bad option
+//	}
 //
 // # Key layout
 //
@@ -77,10 +80,42 @@
 // The keys the session manager writes never hold one. A hash tag in
 // [Options.Prefix], though, sends all of the store's keys to one slot.
 //
-// Behind Sentinel, go-redis follows the primary after a failover. Redis
-// replicates asynchronously, so a write acknowledged just before a failover
-// can be lost (the session then reads as it was before that write, or as
-// missing); the store does not wait for replicas.
+// Behind Sentinel, go-redis follows the primary after a failover.
+//
+// # Replication and failover
+//
+// Redis replicates asynchronously: a write is acknowledged by the primary
+// before any replica has it, and a failover (Sentinel or Cluster promoting
+// a replica) loses the writes that replica had not received. For a save
+// that means the session reads as it was before it, or as missing. For a
+// delete it is worse: a logout ([kvsession.Session.Destroy]), a
+// [kvsession.Manager.Revoke] or [kvsession.Manager.RevokeUser], or the
+// old ID's delete in Regenerate, acknowledged just before a failover, is
+// undone by it, and a cookie that the user or an administrator believed
+// dead works again. By default the store does not wait for replicas.
+//
+// [Options.WaitReplicas] closes that window: after each delete the store
+// sends WAIT numreplicas timeout on the same connection (pipelined after
+// the delete, to the primary that owns the key, on a cluster too), and the
+// delete returns nil only once that many replicas have it. If fewer
+// acknowledge it within [Options.WaitTimeout], it returns an error wrapping
+// [ErrNotReplicated]: the record is deleted on the primary, but a failover
+// now could bring it back, and the manager reports the logout (or the
+// revocation) as failed, with a store error event, rather than as done.
+// A later delete of the same key waits again, and succeeds once the
+// replicas have caught up. Sentinel and Cluster promote the reachable
+// replica with the most replicated data, so 1 suffices while a replica
+// that acknowledged stays reachable; wait for more to survive losing it
+// too. Keep WaitTimeout well under the manager's StoreTimeout. Each
+// delete then costs a replication round trip, and fails while too few
+// replicas are up: this trades availability of logout for its durability.
+// Only deletes wait: writes, touches and the user index do not (a user
+// index entry that a failover brings back names a session that is gone,
+// which readers skip and remove). On a cluster, a delete that meets a slot
+// migration fails with MOVED, and the next attempt goes to the new owner.
+// Redis's WAIT does not make Redis strongly consistent: a replica that
+// acknowledged can still lose the write in a crash of its own before it
+// is promoted.
 //
 // # Timeouts and failures
 //

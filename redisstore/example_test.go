@@ -22,7 +22,10 @@ func Example() {
 	})
 	defer client.Close()
 
-	store := redisstore.New(client, &redisstore.Options{Prefix: "myapp:"})
+	store, err := redisstore.New(client, &redisstore.Options{Prefix: "myapp:"})
+	if err != nil {
+		log.Fatal(err)
+	}
 	m, err := kvsession.New(store, kvsession.Config{
 		Keys: [][]byte{[]byte(os.Getenv("SESSION_KEY"))}, // 32 random bytes or more
 	})

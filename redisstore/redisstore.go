@@ -26,6 +26,16 @@ var (
 // empty.
 const DefaultPrefix = "kvsession:"
 
+// DefaultWaitTimeout is how long a delete waits for replicas when
+// [Options.WaitReplicas] is set and [Options.WaitTimeout] is not.
+const DefaultWaitTimeout = time.Second
+
+// ErrNotReplicated is wrapped by the error of a delete that the primary
+// carried out but that fewer than [Options.WaitReplicas] replicas
+// acknowledged within [Options.WaitTimeout]: a failover to one of the
+// others may bring the deleted record back.
+var ErrNotReplicated = errors.New("redisstore: not acknowledged by enough replicas")
+
 // Options configure a Store. The zero value is ready to use.
 type Options struct {
 	// Prefix is put before every Redis key the store writes, so that
@@ -35,37 +45,96 @@ type Options struct {
 	// puts every key of the store in one slot, and so on one node: it
 	// works, but it does not scale. Default: [DefaultPrefix].
 	Prefix string
+
+	// WaitReplicas, if positive, makes every delete ([Store.Delete] and
+	// [Store.CompareAndDelete], which the manager's Destroy, Regenerate,
+	// Revoke and RevokeUser use) wait, with Redis's WAIT on the same
+	// connection, until at least this many replicas of the key's primary
+	// have acknowledged it. If fewer do within WaitTimeout, the delete
+	// returns an error wrapping [ErrNotReplicated]. Without it, a logout
+	// acknowledged just before a failover can be undone by it (see
+	// "Replication and failover" in the package documentation). It must
+	// not be negative. Default: 0, no waiting.
+	WaitReplicas int
+
+	// WaitTimeout bounds each wait for replicas. It must be shorter than
+	// the client's ReadTimeout (which bounds the reply to WAIT) and should
+	// be well under the manager's StoreTimeout (which bounds the whole
+	// call); it is rounded up to whole milliseconds. Setting it without
+	// WaitReplicas is an error. Default: [DefaultWaitTimeout] when
+	// WaitReplicas is set.
+	WaitTimeout time.Duration
 }
 
 // Store keeps records in Redis: standalone, behind Sentinel, or in a
 // Cluster, through one [redis.UniversalClient]. It is safe for concurrent
 // use. Create one with [New].
 type Store struct {
-	client    redis.UniversalClient
-	recPrefix string // prefix + "s:"
-	usrPrefix string // prefix + "u:"
+	client       redis.UniversalClient
+	recPrefix    string // prefix + "s:"
+	usrPrefix    string // prefix + "u:"
+	waitReplicas int
+	waitTimeout  time.Duration
 }
 
 // New returns a Store that keeps its records in Redis through client. The
 // caller keeps ownership of client: closing it is the caller's job, after
-// the last use of the Store. A nil opts means the zero Options.
+// the last use of the Store. A nil opts means the zero Options. It returns
+// an error, and no Store, if client is nil or an option is invalid (see
+// [Options]).
 //
 // New makes no network call. The client's own options decide timeouts and
 // retries; set ContextTimeoutEnabled in them so that the deadline of the
 // context passed to each call bounds that call (see the package doc).
-func New(client redis.UniversalClient, opts *Options) *Store {
-	if client == nil {
-		panic("redisstore: New: nil client")
+func New(client redis.UniversalClient, opts *Options) (*Store, error) {
+	var readTimeout time.Duration // of the client, if known; <= 0 for none
+	switch c := client.(type) {
+	case nil:
+		return nil, errors.New("redisstore: new: nil client")
+	case *redis.Client:
+		if c == nil {
+			return nil, errors.New("redisstore: new: nil *redis.Client")
+		}
+		readTimeout = c.Options().ReadTimeout
+	case *redis.ClusterClient:
+		if c == nil {
+			return nil, errors.New("redisstore: new: nil *redis.ClusterClient")
+		}
+		readTimeout = c.Options().ReadTimeout
+	case *redis.Ring:
+		if c == nil {
+			return nil, errors.New("redisstore: new: nil *redis.Ring")
+		}
+		readTimeout = c.Options().ReadTimeout
 	}
-	prefix := DefaultPrefix
-	if opts != nil && opts.Prefix != "" {
-		prefix = opts.Prefix
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Prefix == "" {
+		o.Prefix = DefaultPrefix
+	}
+	switch {
+	case o.WaitReplicas < 0:
+		return nil, fmt.Errorf("redisstore: new: WaitReplicas %d is negative", o.WaitReplicas)
+	case o.WaitTimeout < 0:
+		return nil, fmt.Errorf("redisstore: new: WaitTimeout %v is negative", o.WaitTimeout)
+	case o.WaitTimeout > 0 && o.WaitReplicas == 0:
+		return nil, fmt.Errorf("redisstore: new: WaitTimeout %v is set but WaitReplicas is 0", o.WaitTimeout)
+	case o.WaitReplicas > 0 && o.WaitTimeout == 0:
+		o.WaitTimeout = DefaultWaitTimeout
+	}
+	o.WaitTimeout = (o.WaitTimeout + time.Millisecond - 1).Truncate(time.Millisecond) // WAIT counts milliseconds; 0 would block forever
+	if o.WaitReplicas > 0 && readTimeout > 0 && o.WaitTimeout >= readTimeout {
+		return nil, fmt.Errorf("redisstore: new: WaitTimeout %v is not shorter than the client's ReadTimeout %v, which would cut every wait short", o.WaitTimeout, readTimeout)
 	}
 	return &Store{
-		client:    client,
-		recPrefix: prefix + "s:",
-		usrPrefix: prefix + "u:",
-	}
+		client:       client,
+		recPrefix:    o.Prefix + "s:",
+		usrPrefix:    o.Prefix + "u:",
+		waitReplicas: o.WaitReplicas,
+		waitTimeout:  o.WaitTimeout,
+	}, nil
 }
 
 // A record is stored as one Redis string: a fixed header followed by the
@@ -199,10 +268,16 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, expiresAt tim
 	return nil
 }
 
-// Delete implements [kvsession.Store] with one DEL.
+// Delete implements [kvsession.Store] with one DEL. With
+// [Options.WaitReplicas] it runs delWaitScript and WAIT instead, pipelined
+// on one connection.
 func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("redisstore: delete: %w", err)
+	}
+	if s.waitReplicas > 0 {
+		_, err := s.runWaiting(ctx, "delete", delWaitScript, key, func(any) bool { return true })
+		return err
 	}
 	if err := s.client.Del(ctx, s.recPrefix+key).Err(); err != nil {
 		return wrap(ctx, "delete", err)
@@ -298,11 +373,132 @@ func (s *Store) CompareAndSwap(ctx context.Context, key string, value []byte, ex
 }
 
 // CompareAndDelete implements [kvsession.VersionedStore] with one script.
+// With [Options.WaitReplicas] the script is followed by WAIT on the same
+// connection, unless it found another version (which deleted nothing).
 func (s *Store) CompareAndDelete(ctx context.Context, key string, old uint64) error {
+	const op = "compare and delete"
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("redisstore: compare and delete: %w", err)
+		return fmt.Errorf("redisstore: %s: %w", op, err)
 	}
-	return s.runScript(ctx, "compare and delete", cadScript, key, versionBytes(old))
+	if s.waitReplicas == 0 {
+		return s.runScript(ctx, op, cadScript, key, versionBytes(old))
+	}
+	res, err := s.runWaiting(ctx, op, cadWaitScript, key, func(res any) bool { return res != int64(1) }, versionBytes(old))
+	if err != nil {
+		return err
+	}
+	switch res {
+	case int64(0):
+		return notFound(op)
+	case int64(1):
+		return conflict(op)
+	case int64(2):
+		return nil
+	}
+	return fmt.Errorf("redisstore: %s: unexpected script reply %T", op, res)
+}
+
+// The scripts of a waiting delete always write, even when the record is
+// already gone (a SET and a DEL of the absent key, which leave it absent).
+// WAIT counts the replicas that have the connection's last write, and
+// Redis versions differ on whether a command that changed nothing moves
+// that mark; a connection that wrote nothing would count every replica at
+// once, though an earlier delete of the record (one that reported
+// ErrNotReplicated, or a first attempt that go-redis retried on another
+// connection) may not have reached them. Redis replicates a script's
+// effects, so the SET and DEL reach the replicas after that earlier delete.
+
+// delWaitScript deletes KEYS[1] and returns how many keys it deleted.
+var delWaitScript = redis.NewScript(`
+local n = redis.call('DEL', KEYS[1])
+if n == 0 then
+	redis.call('SET', KEYS[1], '')
+	redis.call('DEL', KEYS[1])
+end
+return n
+`)
+
+// cadWaitScript is cadScript for a waiting delete. ARGV[1] is the expected
+// version (8 bytes).
+var cadWaitScript = redis.NewScript(`
+local h = redis.call('GETRANGE', KEYS[1], 0, 16)
+if #h < 17 or string.byte(h, 1) ~= 1 then
+	if redis.call('EXISTS', KEYS[1]) == 0 then
+		redis.call('SET', KEYS[1], '')
+		redis.call('DEL', KEYS[1])
+	end
+	return 0
+end
+if string.sub(h, 2, 9) ~= ARGV[1] then return 1 end
+redis.call('DEL', KEYS[1])
+return 2
+`)
+
+// pipeliner is a client that can pipeline commands on one connection.
+type pipeliner interface {
+	Pipeline() redis.Pipeliner
+}
+
+// primaryFor returns a client of the primary that holds k, whose pipelines
+// run on one connection to it.
+func (s *Store) primaryFor(ctx context.Context, k string) (pipeliner, error) {
+	switch c := s.client.(type) {
+	case *redis.ClusterClient:
+		return c.MasterForKey(ctx, k)
+	case *redis.Ring:
+		return c.GetShardClientForKey(k)
+	}
+	return s.client, nil
+}
+
+// runWaiting runs sc on key and then WAIT for s.waitReplicas replicas,
+// pipelined on one connection to the key's primary, so that WAIT follows
+// the script's write. It returns the script's result; if check says that
+// result wrote something, too few acknowledgements give an error wrapping
+// ErrNotReplicated.
+func (s *Store) runWaiting(ctx context.Context, op string, sc *redis.Script, key string, check func(any) bool, args ...any) (any, error) {
+	k := s.recPrefix + key
+	node, err := s.primaryFor(ctx, k)
+	if err != nil {
+		return nil, wrap(ctx, op, err)
+	}
+	run := func(eval bool) (*redis.Cmd, *redis.Cmd) {
+		pipe := node.Pipeline()
+		var cmd *redis.Cmd
+		if eval {
+			cmd = sc.Eval(ctx, pipe, []string{k}, args...)
+		} else {
+			cmd = sc.EvalSha(ctx, pipe, []string{k}, args...)
+		}
+		wait := pipe.Do(ctx, "wait", s.waitReplicas, s.waitTimeout.Milliseconds())
+		pipe.Exec(ctx) // errors are in the commands
+		return cmd, wait
+	}
+	cmd, wait := run(false)
+	if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+		cmd, wait = run(true) // the server lost its script cache; nothing was written
+	}
+	if err := cmd.Err(); err != nil {
+		if c, ok := s.client.(*redis.ClusterClient); ok {
+			if _, moved := redis.IsMovedError(err); moved {
+				c.ReloadState(ctx) // the slot moved: the next call goes to its new primary
+			}
+		}
+		return nil, wrap(ctx, op, err)
+	}
+	res := cmd.Val()
+	if !check(res) {
+		return res, nil
+	}
+	n, err := wait.Int64()
+	if err != nil {
+		return nil, wrap(ctx, op, err)
+	}
+	if n < int64(s.waitReplicas) {
+		return nil, fmt.Errorf("redisstore: %s: done on the primary, but %d of the %d replicas required acknowledged it within %v: %w",
+			op, n, s.waitReplicas, s.waitTimeout, ErrNotReplicated)
+	}
+	return res, nil
 }
 
 // Touch implements [kvsession.Toucher] with one script that rewrites the

@@ -119,7 +119,7 @@ func newClient(t testing.TB) (*redis.Client, string) {
 
 func TestConformance(t *testing.T) {
 	c, prefix := newClient(t)
-	s := redisstore.New(c, &redisstore.Options{Prefix: prefix})
+	s := newStore(t, c, &redisstore.Options{Prefix: prefix})
 	storetest.Run(t, storetest.Harness{
 		ServerClock: true, // Redis decides expiry
 		NewStore:    func(*testing.T, *storetest.Clock) kvsession.Store { return s },
@@ -128,7 +128,7 @@ func TestConformance(t *testing.T) {
 
 func TestClusterConformance(t *testing.T) {
 	c, prefix := newClusterClient(t)
-	s := redisstore.New(c, &redisstore.Options{Prefix: prefix})
+	s := newStore(t, c, &redisstore.Options{Prefix: prefix})
 	storetest.Run(t, storetest.Harness{
 		ServerClock: true,
 		NewStore:    func(*testing.T, *storetest.Clock) kvsession.Store { return s },
@@ -155,7 +155,7 @@ func newClusterClient(t testing.TB) (*redis.ClusterClient, string) {
 // included.
 func TestClusterKeysEveryMaster(t *testing.T) {
 	c, prefix := newClusterClient(t)
-	s := redisstore.New(c, &redisstore.Options{Prefix: prefix})
+	s := newStore(t, c, &redisstore.Options{Prefix: prefix})
 	ctx := t.Context()
 	var want []string
 	for i := range 60 {
@@ -209,7 +209,7 @@ func TestClusterKeysEveryMaster(t *testing.T) {
 // TestKeyLayout checks the documented key layout and TTL strategy.
 func TestKeyLayout(t *testing.T) {
 	c, prefix := newClient(t)
-	s := redisstore.New(c, &redisstore.Options{Prefix: prefix})
+	s := newStore(t, c, &redisstore.Options{Prefix: prefix})
 	ctx := t.Context()
 	exp := time.Now().Add(time.Hour)
 	if err := s.Set(ctx, "same", []byte("v"), exp); err != nil {
@@ -279,7 +279,7 @@ func TestKeyLayout(t *testing.T) {
 // TestDefaultPrefix checks that nil Options put keys under DefaultPrefix.
 func TestDefaultPrefix(t *testing.T) {
 	c, _ := newClient(t)
-	s := redisstore.New(c, nil)
+	s := newStore(t, c, nil)
 	ctx := t.Context()
 	key := testPrefix("default")
 	t.Cleanup(func() { removePrefix(t, c, redisstore.DefaultPrefix+"s:"+key) })
@@ -296,8 +296,8 @@ func TestDefaultPrefix(t *testing.T) {
 func TestKeysGlobCharacters(t *testing.T) {
 	c, prefix := newClient(t)
 	ctx := t.Context()
-	star := redisstore.New(c, &redisstore.Options{Prefix: prefix + "*:"})
-	other := redisstore.New(c, &redisstore.Options{Prefix: prefix + "zz:"})
+	star := newStore(t, c, &redisstore.Options{Prefix: prefix + "*:"})
+	other := newStore(t, c, &redisstore.Options{Prefix: prefix + "zz:"})
 	exp := time.Now().Add(time.Hour)
 	for _, k := range []string{"[a-z]1", "[a-z]2", "b", `\x`, "?"} {
 		if err := star.Set(ctx, k, []byte("v"), exp); err != nil {
@@ -335,7 +335,7 @@ func TestKeysGlobCharacters(t *testing.T) {
 // namespace that the store did not write is not mistaken for a record.
 func TestMalformedRecordReadsAsMissing(t *testing.T) {
 	c, prefix := newClient(t)
-	s := redisstore.New(c, &redisstore.Options{Prefix: prefix})
+	s := newStore(t, c, &redisstore.Options{Prefix: prefix})
 	ctx := t.Context()
 	for name, v := range map[string]string{"short": "abc", "long": strings.Repeat("x", 40), "empty": ""} {
 		if err := c.Set(ctx, prefix+"s:"+name, v, time.Minute).Err(); err != nil {
@@ -396,7 +396,7 @@ func TestRoundTrips(t *testing.T) {
 	c, prefix := newClient(t)
 	log := &commandLog{}
 	c.AddHook(log)
-	s := redisstore.New(c, &redisstore.Options{Prefix: prefix})
+	s := newStore(t, c, &redisstore.Options{Prefix: prefix})
 	ctx := t.Context()
 	exp := time.Now().Add(time.Hour)
 
@@ -461,7 +461,7 @@ func TestRoundTrips(t *testing.T) {
 // a version it never had, so a stale CompareAndSwap cannot revive it.
 func TestVersionsNeverRepeat(t *testing.T) {
 	c, prefix := newClient(t)
-	s := redisstore.New(c, &redisstore.Options{Prefix: prefix})
+	s := newStore(t, c, &redisstore.Options{Prefix: prefix})
 	ctx := t.Context()
 	seen := map[uint64]bool{}
 	for range 200 {
@@ -492,7 +492,7 @@ func TestConnectionRefused(t *testing.T) {
 		MaxRetries:    -1,
 	})
 	defer c.Close()
-	s := redisstore.New(c, nil)
+	s := newStore(t, c, nil)
 	ctx := t.Context()
 	for _, op := range allOps(s) {
 		start := time.Now()
@@ -584,7 +584,7 @@ func hungServer(t *testing.T) string {
 func TestCancelledContext(t *testing.T) {
 	c := redis.NewClient(&redis.Options{Addr: hungServer(t), ContextTimeoutEnabled: true})
 	defer c.Close()
-	s := redisstore.New(c, nil)
+	s := newStore(t, c, nil)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	for _, op := range allOps(s) {
@@ -604,7 +604,7 @@ func TestCancelledContext(t *testing.T) {
 func TestHungServerDeadline(t *testing.T) {
 	c := redis.NewClient(&redis.Options{Addr: hungServer(t), ContextTimeoutEnabled: true})
 	defer c.Close()
-	s := redisstore.New(c, nil)
+	s := newStore(t, c, nil)
 	for _, op := range allOps(s) {
 		ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 		start := time.Now()
@@ -622,7 +622,7 @@ func TestHungServerDeadline(t *testing.T) {
 
 func BenchmarkStore(b *testing.B) {
 	c, prefix := newClient(b)
-	s := redisstore.New(c, &redisstore.Options{Prefix: prefix})
+	s := newStore(b, c, &redisstore.Options{Prefix: prefix})
 	storetest.RunBenchmarks(b, func(*testing.B) kvsession.Store { return s })
 }
 
@@ -660,7 +660,7 @@ func TestRing(t *testing.T) {
 		ContextTimeoutEnabled: true,
 	})
 	defer ring.Close()
-	s := redisstore.New(ring, &redisstore.Options{Prefix: prefix})
+	s := newStore(t, ring, &redisstore.Options{Prefix: prefix})
 	ctx := t.Context()
 	for _, k := range []string{"x", "y", "{tag}z"} {
 		if err := s.Set(ctx, k, []byte(k), time.Now().Add(time.Hour)); err != nil {

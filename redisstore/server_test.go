@@ -163,7 +163,7 @@ func TestServerRestart(t *testing.T) {
 		DialerRetries:         1, // fail fast while the server is down
 	})
 	defer c.Close()
-	s := redisstore.New(c, nil)
+	s := newStore(t, c, nil)
 	ctx := t.Context()
 	exp := time.Now().Add(time.Hour)
 	if err := s.Set(ctx, "k", []byte("before"), exp); err != nil {
@@ -249,7 +249,7 @@ func TestSentinel(t *testing.T) {
 		DialerRetries:         1,
 	})
 	defer c.Close()
-	s := redisstore.New(c, &redisstore.Options{Prefix: "sentinel:"})
+	s := newStore(t, c, &redisstore.Options{Prefix: "sentinel:"})
 	t.Run("Conformance", func(t *testing.T) {
 		storetest.Run(t, storetest.Harness{
 			ServerClock:   true,

@@ -47,8 +47,11 @@ func TestMemcachedRestart(t *testing.T) {
 	const storeTimeout = time.Second
 	hangBound := 5 * storeTimeout
 	var ev events
-	m := newManager(t, memcachestore.New(mc, &memcachestore.Options{Prefix: "reliability-" + randHex() + ":"}),
-		kvsession.Config{StoreTimeout: storeTimeout}, &ev)
+	store, err := memcachestore.New(mc, &memcachestore.Options{Prefix: "reliability-" + randHex() + ":"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newManager(t, store, kvsession.Config{StoreTimeout: storeTimeout}, &ev)
 	a := &app{}
 	ts := httptest.NewServer(m.Handler(a))
 	defer ts.Close()

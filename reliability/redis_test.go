@@ -75,8 +75,11 @@ func TestRedisKilledMidLoad(t *testing.T) {
 	const storeTimeout = time.Second
 	hangBound := 5 * storeTimeout // catches hangs; not a performance target
 	var ev events
-	m := newManager(t, redisstore.New(rc, &redisstore.Options{Prefix: "reliability:"}),
-		kvsession.Config{StoreTimeout: storeTimeout}, &ev)
+	store, err := redisstore.New(rc, &redisstore.Options{Prefix: "reliability:"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newManager(t, store, kvsession.Config{StoreTimeout: storeTimeout}, &ev)
 	a := &app{}
 	ts := httptest.NewServer(m.Handler(a))
 	defer ts.Close()

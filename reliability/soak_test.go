@@ -67,7 +67,11 @@ func TestSoak(t *testing.T) {
 			}
 			t.Logf("removed the %d Redis keys the soak left (live sessions and user indexes)", n)
 		})
-		runSoak(t, redisstore.New(rc, &redisstore.Options{Prefix: prefix}), d)
+		store, err := redisstore.New(rc, &redisstore.Options{Prefix: prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		runSoak(t, store, d)
 	})
 }
 

@@ -29,30 +29,51 @@
 // the cost of serialising readers. An in-memory database (":memory:") is
 // private to one connection: use it only with SetMaxOpenConns(1).
 //
+// # File permissions
+//
+// SQLite creates the database file, and the -wal, -shm and journal files
+// beside it, with mode 0644 less the umask: with the usual umask of 022,
+// any local user can read them, and so every session's data. SQLite gives
+// the files it creates beside a database the database file's own mode, so
+// create the database file yourself, readable by its owner only, before
+// you open it (an empty file is an empty database):
+//
+//	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+//	...
+//	f.Close()
+//	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")
+//
+// or keep the database in a directory that only the application's user
+// can enter (mode 0700). A file created with a looser mode keeps it: chmod
+// it to 0600, as well as its -wal and -shm files, while the application is
+// stopped. The storeurl package's sqlite: scheme creates the file 0600.
+//
 // # Schema
 //
 // [Store.CreateSchema] creates the tables and indexes if they do not exist
 // (it is idempotent). With the default table name it runs:
 //
-//	CREATE TABLE IF NOT EXISTS kvsession_sessions (
+//	CREATE TABLE IF NOT EXISTS "kvsession_sessions" (
 //		key        BLOB    NOT NULL PRIMARY KEY, -- the key's bytes, compared bytewise
 //		value      BLOB    NOT NULL,
 //		expires_at INTEGER NOT NULL,             -- Unix milliseconds; 0 means never
 //		version    INTEGER NOT NULL              -- random, 1 to 2^63-1
 //	);
-//	CREATE INDEX IF NOT EXISTS kvsession_sessions_expires_at
-//		ON kvsession_sessions (expires_at);
-//	CREATE TABLE IF NOT EXISTS kvsession_sessions_users (
+//	CREATE INDEX IF NOT EXISTS "kvsession_sessions_expires_at"
+//		ON "kvsession_sessions" (expires_at);
+//	CREATE TABLE IF NOT EXISTS "kvsession_sessions_users" (
 //		user       BLOB    NOT NULL,
 //		key        BLOB    NOT NULL,
 //		expires_at INTEGER NOT NULL,             -- Unix milliseconds; 0 means never
 //		PRIMARY KEY (user, key)
 //	);
-//	CREATE INDEX IF NOT EXISTS kvsession_sessions_users_expires_at
-//		ON kvsession_sessions_users (expires_at);
+//	CREATE INDEX IF NOT EXISTS "kvsession_sessions_users_expires_at"
+//		ON "kvsession_sessions_users" (expires_at);
 //
 // [Options.Table] renames the first table; the others take its name plus
-// the suffixes shown. Keys and users are stored as BLOBs, so any bytes are a
+// the suffixes shown. Names are always quoted, so a keyword (order) is a
+// valid name; names that start with sqlite_ are SQLite's, and [New]
+// refuses them. Keys and users are stored as BLOBs, so any bytes are a
 // valid key and keys that differ only in case ("A" and "a") stay distinct.
 // To manage the schema with a migration tool, run the same statements there
 // and skip CreateSchema.

@@ -61,8 +61,11 @@ var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,47}$`)
 // New returns a Store that keeps its records in db, which must be opened
 // with an SQLite driver. It does not touch the database: call
 // [Store.CreateSchema] once before use, or create the schema by other means.
-// A nil opts means the zero Options. New fails only if Options.Table is not
-// a valid name.
+// A nil opts means the zero Options. New fails if db is nil or
+// Options.Table is not a valid name. Create the database file with mode
+// 0600 before opening it (see "File permissions" in the package
+// documentation): SQLite would make it, and the -wal and -shm files,
+// readable by every local user.
 func New(db *sql.DB, opts *Options) (*Store, error) {
 	if db == nil {
 		return nil, errors.New("sqlitestore: new: nil *sql.DB")
@@ -77,6 +80,9 @@ func New(db *sql.DB, opts *Options) (*Store, error) {
 	if !identRE.MatchString(o.Table) {
 		return nil, fmt.Errorf("sqlitestore: new: invalid table name %q: want ASCII letters, digits and underscores, not starting with a digit, at most 48 bytes", o.Table)
 	}
+	if strings.HasPrefix(strings.ToLower(o.Table), "sqlite_") {
+		return nil, fmt.Errorf("sqlitestore: new: invalid table name %q: SQLite reserves names that start with sqlite_", o.Table)
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -84,8 +90,11 @@ func New(db *sql.DB, opts *Options) (*Store, error) {
 }
 
 func buildQueries(t string) queries {
+	// Names are quoted, so that a table named like a keyword (order,
+	// select) works; identRE keeps quotes out of them.
+	q := func(name string) string { return `"` + name + `"` }
 	u := t + "_users"
-	r := strings.NewReplacer("{t}", t, "{u}", u)
+	r := strings.NewReplacer("{t}_expires_at", q(t+"_expires_at"), "{u}_expires_at", q(u+"_expires_at"), "{t}", q(t), "{u}", q(u))
 	const live = "(expires_at = 0 OR expires_at > ?)"
 	f := func(s string) string { return r.Replace(strings.ReplaceAll(s, "{live}", live)) }
 	return queries{

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -74,6 +75,57 @@ func TestConformanceOneConnection(t *testing.T) {
 
 func BenchmarkStore(b *testing.B) {
 	storetest.RunBenchmarks(b, func(b *testing.B) kvsession.Store { return newStore(b, openDB(b), nil) })
+}
+
+// TestNewOptions checks that New either refuses an option with an error
+// naming the package, or accepts it and the store then works.
+func TestNewOptions(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		nilDB bool
+		table string
+		want  string // a piece of the error; "" for success
+	}{
+		{name: "nil db", nilDB: true, want: "nil *sql.DB"},
+		{name: "nil db with a table", nilDB: true, table: "t", want: "nil *sql.DB"},
+		{name: "default table"},
+		{name: "keyword", table: "select"},
+		{name: "keyword order", table: "Order"},
+		{name: "longest", table: "a234567890123456789012345678901234567890123456_8"},
+		{name: "too long", table: "a234567890123456789012345678901234567890123456_89", want: "invalid table name"},
+		{name: "reserved", table: "sqlite_sessions", want: "SQLite reserves"},
+		{name: "reserved upper case", table: "SQLite_x", want: "SQLite reserves"},
+		{name: "quote", table: `a"b`, want: "invalid table name"},
+		{name: "dot", table: "main.t", want: "invalid table name"},
+		{name: "NUL", table: "t\x00", want: "invalid table name"},
+		{name: "digit first", table: "1t", want: "invalid table name"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var db *sql.DB
+			if !tt.nilDB {
+				db = openDB(t)
+			}
+			s, err := sqlitestore.New(db, &sqlitestore.Options{Table: tt.table})
+			if tt.want != "" {
+				if err == nil || !strings.HasPrefix(err.Error(), "sqlitestore: new: ") || !strings.Contains(err.Error(), tt.want) {
+					t.Fatalf("New = %v, want an error \"sqlitestore: new: ...%s...\"", err, tt.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("New: %v", err)
+			}
+			if err := s.CreateSchema(t.Context()); err != nil {
+				t.Fatalf("CreateSchema with table %q: %v", tt.table, err)
+			}
+			if err := s.Set(t.Context(), "k", []byte("v"), time.Time{}); err != nil {
+				t.Fatal(err)
+			}
+			if e, err := s.Get(t.Context(), "k"); err != nil || string(e.Value) != "v" {
+				t.Errorf("Get = %q, %v", e.Value, err)
+			}
+		})
+	}
 }
 
 func TestNewRejectsBadTable(t *testing.T) {

@@ -133,6 +133,7 @@ func runSessionTests(t *testing.T, h Harness) {
 		{"RegenerateRace", testRegenerateRace},
 		{"InstancesShareSessions", testInstancesShare},
 		{"UserSessions", testUserSessions},
+		{"LongAndWeirdUsers", testLongUsers},
 		{"HostileCookies", testHostileCookies},
 		{"CorruptRecords", testCorruptRecords},
 	}

@@ -181,6 +181,7 @@ func Run(t *testing.T, h Harness) {
 		{"Keys", testKeys},
 		{"DeleteExpired", testDeleteExpired},
 		{"UserIndex", testUserIndex},
+		{"UserIndexWeirdUsers", testUserIndexWeirdUsers},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -39,10 +39,21 @@
 //     store's key prefix, its Options.Prefix.
 //   - table (postgres, mysql, sqlite): the session table, its Options.Table.
 //   - bucket (bolt): the top-level bucket, its Options.Bucket.
+//   - max_conns (sqlite and every network scheme): the most connections
+//     the store's pool opens at once, from 1 to [MaxMaxConns]; default
+//     [DefaultMaxConns] (10). A request that finds every connection busy
+//     waits for one, within its context. For redis and rediss it bounds
+//     the client's one pool (pipelines included); for redis+cluster and
+//     redis+sentinel, the pool of each server. For memcache it bounds the
+//     idle connections kept per server: the memcached client has no bound
+//     on the connections it opens, so memcached's own -c limit (1024 by
+//     default) is what bounds them. Size it below what the server allows
+//     (MariaDB's max_connections, 151 by default; PostgreSQL's, 100),
+//     divided among the processes that share the server.
 //
 // The postgres and mysql schemes pass every other parameter to their driver
 // (sslmode, connect_timeout, tls, ...), which rejects the ones it does not
-// know.
+// know; pgxpool's pool_max_conns is refused in favour of max_conns.
 //
 // # Opening
 //

@@ -168,6 +168,9 @@ func open(ctx context.Context, t *target, opts Options) (kvsession.Store, io.Clo
 			if err := os.MkdirAll(filepath.Dir(t.path), 0o700); err != nil {
 				return nil, nil, failOpen, err
 			}
+			if err := createPrivate(t.path); err != nil {
+				return nil, nil, failOpen, err
+			}
 			params.Add("_pragma", "busy_timeout(5000)")
 			params.Add("_pragma", "journal_mode(WAL)")
 		}
@@ -176,6 +179,8 @@ func open(ctx context.Context, t *target, opts Options) (kvsession.Store, io.Clo
 		if err != nil {
 			return nil, nil, failOpen, err
 		}
+		db.SetMaxOpenConns(t.maxConns)
+		db.SetMaxIdleConns(t.maxConns)
 		if err := db.PingContext(tctx); err != nil {
 			db.Close()
 			return nil, nil, failOpen, err
@@ -209,6 +214,9 @@ func open(ctx context.Context, t *target, opts Options) (kvsession.Store, io.Clo
 				DB:                    t.db,
 				DialTimeout:           opts.Timeout,
 				ContextTimeoutEnabled: true,
+				PoolSize:              t.maxConns,
+				MaxActiveConns:        t.maxConns,
+				PipelinePoolSize:      -1, // pipelines share the bounded pool
 			}
 			if t.tls {
 				host, _, _ := net.SplitHostPort(t.addrs[0])
@@ -222,6 +230,9 @@ func open(ctx context.Context, t *target, opts Options) (kvsession.Store, io.Clo
 				Password:              t.password,
 				DialTimeout:           opts.Timeout,
 				ContextTimeoutEnabled: true,
+				PoolSize:              t.maxConns, // per node
+				MaxActiveConns:        t.maxConns,
+				PipelinePoolSize:      -1,
 			})
 		case "redis+sentinel":
 			client = redis.NewFailoverClient(&redis.FailoverOptions{
@@ -232,28 +243,42 @@ func open(ctx context.Context, t *target, opts Options) (kvsession.Store, io.Clo
 				DB:                    t.db,
 				DialTimeout:           opts.Timeout,
 				ContextTimeoutEnabled: true,
+				PoolSize:              t.maxConns,
+				MaxActiveConns:        t.maxConns,
+				PipelinePoolSize:      -1,
 			})
+		}
+		s, err := redisstore.New(client, &redisstore.Options{Prefix: t.prefix})
+		if err != nil {
+			client.Close()
+			return nil, nil, failOpen, err
 		}
 		if err := client.Ping(tctx).Err(); err != nil {
 			client.Close()
 			return nil, nil, failReach, err
 		}
-		return redisstore.New(client, &redisstore.Options{Prefix: t.prefix}), client, "", nil
+		return s, client, "", nil
 
 	case "memcache":
 		client := memcache.New(t.addrs...)
-		client.MaxIdleConns = 64
+		client.MaxIdleConns = t.maxConns // per server; the client has no bound on open connections
+		s, err := memcachestore.New(client, &memcachestore.Options{Prefix: t.prefix})
+		if err != nil {
+			client.Close()
+			return nil, nil, failOpen, err
+		}
 		if err := pingMemcache(tctx, client); err != nil {
 			client.Close()
 			return nil, nil, failReach, err
 		}
-		return memcachestore.New(client, &memcachestore.Options{Prefix: t.prefix}), client, "", nil
+		return s, client, "", nil
 
 	case "postgres":
 		cfg := t.pg
 		if cfg.ConnConfig.ConnectTimeout == 0 {
 			cfg.ConnConfig.ConnectTimeout = opts.Timeout
 		}
+		cfg.MaxConns = int32(t.maxConns)
 		pool, err := pgxpool.NewWithConfig(ctx, cfg)
 		if err != nil {
 			return nil, nil, failReach, err
@@ -285,7 +310,8 @@ func open(ctx context.Context, t *target, opts Options) (kvsession.Store, io.Clo
 			return nil, nil, failOpen, err
 		}
 		db := sql.OpenDB(conn)
-		db.SetMaxIdleConns(16)
+		db.SetMaxOpenConns(t.maxConns)
+		db.SetMaxIdleConns(t.maxConns)
 		if err := db.PingContext(tctx); err != nil {
 			db.Close()
 			return nil, nil, failReach, err
@@ -305,6 +331,21 @@ func open(ctx context.Context, t *target, opts Options) (kvsession.Store, io.Clo
 		return s, closerFunc(func() error { return errors.Join(s.Close(), db.Close()) }), "", nil
 	}
 	return nil, nil, failOpen, fmt.Errorf("scheme %q not implemented", t.scheme) // parse lets through only the schemes above
+}
+
+// createPrivate creates an empty file at path, readable by its owner only,
+// if nothing is there. SQLite gives the -wal, -shm and journal files it
+// creates beside a database the database file's mode, so they are private
+// too; SQLite itself would create all of them 0644.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 // mustExist checks that path exists and is a directory (dir) or not.

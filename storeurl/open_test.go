@@ -308,3 +308,18 @@ func TestOpenServerHangs(t *testing.T) {
 		})
 	}
 }
+
+// TestOpenBadPrefix checks that a prefix that the store refuses gives an
+// error, never a panic, and before any connection: with a server up or down.
+func TestOpenBadPrefix(t *testing.T) {
+	urls := []string{"memcache://127.0.0.1:1?prefix=a%20b", "memcache://127.0.0.1:1?prefix=%00"}
+	if addr := os.Getenv("KVSESSION_TEST_MEMCACHE_ADDR"); addr != "" {
+		urls = append(urls, "memcache://"+addr+"?prefix=a%20b")
+	}
+	for _, u := range urls {
+		t.Run(u, func(t *testing.T) {
+			_, _, err := storeurl.Open(t.Context(), u, storeurl.Options{Timeout: time.Second})
+			checkOpenError(t, err, "cannot open")
+		})
+	}
+}

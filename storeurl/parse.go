@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -70,6 +71,8 @@ type target struct {
 	prefix string // redis schemes, memcache: Options.Prefix
 	table  string // postgres, mysql, sqlite: Options.Table
 	bucket string // bolt: Options.Bucket
+
+	maxConns int // sqlite and the network schemes: the pool's bound, see DefaultMaxConns
 
 	pg    *pgxpool.Config // postgres
 	mysql *mysql.Config   // mysql
@@ -149,16 +152,49 @@ func parsePath(scheme, raw string) (*target, string) {
 		return nil, fmt.Sprintf("query: %v", err)
 	}
 	allowed := map[string]*string{}
+	var maxConns string
 	switch scheme {
 	case "bolt":
 		allowed["bucket"] = &t.bucket
 	case "sqlite":
 		allowed["table"] = &t.table
+		allowed[paramMaxConns] = &maxConns
 	}
 	if reason := takeParams(scheme, q, allowed, false); reason != "" {
 		return nil, reason
 	}
+	if scheme == "sqlite" {
+		var reason string
+		if t.maxConns, reason = parseMaxConns(maxConns); reason != "" {
+			return nil, reason
+		}
+	}
 	return t, ""
+}
+
+// paramMaxConns is the parameter that bounds a store's connection pool,
+// with the same name and meaning in every scheme that has a pool.
+const paramMaxConns = "max_conns"
+
+// DefaultMaxConns is the most connections that the pool of an sqlite,
+// redis, memcache, postgres or mysql store holds when its URL has no
+// max_conns parameter (see the package documentation).
+const DefaultMaxConns = 10
+
+// MaxMaxConns is the largest max_conns value a URL may give.
+const MaxMaxConns = 10000
+
+// parseMaxConns checks a max_conns value ("" for none) and returns the
+// bound, or a reason if the value is bad.
+func parseMaxConns(v string) (int, string) {
+	if v == "" {
+		return DefaultMaxConns, ""
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > MaxMaxConns {
+		return 0, fmt.Sprintf("parameter %s=%q: want a whole number of connections from 1 to %d", paramMaxConns, v, MaxMaxConns)
+	}
+	return n, ""
 }
 
 // takeParams moves the parameters named in allowed out of q into their
@@ -192,6 +228,7 @@ func takeParams(scheme string, q url.Values, allowed map[string]*string, passThr
 		for name := range allowed {
 			names = append(names, name)
 		}
+		slices.Sort(names)
 		return fmt.Sprintf("unknown parameter %q: %s: URLs take %s", unknown, scheme, strings.Join(names, ", "))
 	}
 }
@@ -249,12 +286,25 @@ func parseNet(scheme, rest string) (*target, string) {
 		}
 	}
 
+	var maxConns string
 	switch scheme {
 	case "redis", "rediss", "redis+cluster", "redis+sentinel", "memcache":
-		if reason := takeParams(scheme, q, map[string]*string{"prefix": &t.prefix}, false); reason != "" {
+		if reason := takeParams(scheme, q, map[string]*string{"prefix": &t.prefix, paramMaxConns: &maxConns}, false); reason != "" {
 			return nil, reason
 		}
+	case "postgres", "mysql":
+		if reason := takeParams(scheme, q, map[string]*string{"table": &t.table, paramMaxConns: &maxConns}, true); reason != "" {
+			return nil, reason
+		}
+		if q.Has("pool_max_conns") { // pgxpool's own, which would fight max_conns
+			return nil, fmt.Sprintf("parameter pool_max_conns: use %s, which bounds the pool of every scheme", paramMaxConns)
+		}
 	}
+	n, reason := parseMaxConns(maxConns)
+	if reason != "" {
+		return nil, reason
+	}
+	t.maxConns = n
 	segs := strings.Split(strings.Trim(path, "/"), "/")
 	if len(segs) == 1 && segs[0] == "" {
 		segs = nil
@@ -297,9 +347,6 @@ func parseNet(scheme, rest string) (*target, string) {
 			return nil, fmt.Sprintf("path %q: memcache: URLs take no path; want %s", path, ex)
 		}
 	case "postgres":
-		if reason := takeParams(scheme, q, map[string]*string{"table": &t.table}, true); reason != "" {
-			return nil, reason
-		}
 		dsn := "postgres://" + authority + rawPath
 		if len(q) > 0 {
 			dsn += "?" + q.Encode()
@@ -308,9 +355,6 @@ func parseNet(scheme, rest string) (*target, string) {
 			return nil, oneLine(errors.Unwrap(err), err)
 		}
 	case "mysql":
-		if reason := takeParams(scheme, q, map[string]*string{"table": &t.table}, true); reason != "" {
-			return nil, reason
-		}
 		if len(t.addrs) > 1 {
 			return nil, "mysql: URLs take one host"
 		}

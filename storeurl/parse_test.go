@@ -218,3 +218,60 @@ func TestRedact(t *testing.T) {
 		}
 	}
 }
+
+func TestParseMaxConns(t *testing.T) {
+	for _, tt := range []struct {
+		url  string
+		want int
+	}{
+		{"sqlite:///srv/s.db", DefaultMaxConns},
+		{"sqlite:///srv/s.db?max_conns=1", 1},
+		{"redis://h/0?max_conns=50", 50},
+		{"rediss://h/0", DefaultMaxConns},
+		{"redis+cluster://a,b?max_conns=7&prefix=p", 7},
+		{"redis+sentinel://s1/m?max_conns=3", 3},
+		{"memcache://m1?max_conns=64", 64},
+		{"postgres://app@db/app?sslmode=disable&max_conns=20", 20},
+		{"postgres://app@db/app", DefaultMaxConns},
+		{"mysql://root@h/db?max_conns=10000&parseTime=true", MaxMaxConns},
+		{"mysql://root@h/db", DefaultMaxConns},
+	} {
+		got, err := parse(tt.url)
+		if err != nil {
+			t.Errorf("parse(%q): %v", tt.url, err)
+			continue
+		}
+		if got.maxConns != tt.want {
+			t.Errorf("parse(%q).maxConns = %d, want %d", tt.url, got.maxConns, tt.want)
+		}
+		if got.mysql != nil {
+			if _, ok := got.mysql.Params["max_conns"]; ok {
+				t.Errorf("parse(%q): max_conns leaked to the driver", tt.url)
+			}
+		}
+		if got.pg != nil {
+			if _, ok := got.pg.ConnConfig.RuntimeParams["max_conns"]; ok {
+				t.Errorf("parse(%q): max_conns leaked to the driver", tt.url)
+			}
+		}
+	}
+	for _, tt := range []struct{ url, want string }{
+		{"mysql://root@h/db?max_conns=0", `parameter max_conns="0": want a whole number of connections from 1 to 10000`},
+		{"redis://h/0?max_conns=-1", `max_conns="-1"`},
+		{"postgres://app@db/app?max_conns=ten", `max_conns="ten"`},
+		{"memcache://m?max_conns=10001", `max_conns="10001"`},
+		{"sqlite:///srv/s.db?max_conns=1.5", `max_conns="1.5"`},
+		{"redis://h/0?max_conns=+5", `max_conns=" 5"`}, // + is a space in a query
+		{"redis://h/0?max_conns=", "one non-empty value"},
+		{"redis://h/0?max_conns=1&max_conns=2", "one non-empty value"},
+		{"postgres://app@db/app?pool_max_conns=5", "use max_conns"},
+		{"bolt:///srv/s.db?max_conns=5", `unknown parameter "max_conns"`},
+		{"file:///srv/s?max_conns=5", `unknown parameter "max_conns"`},
+		{"sqlite:///srv/s.db?maxconns=5", `unknown parameter "maxconns": sqlite: URLs take max_conns, table`},
+	} {
+		_, err := parse(tt.url)
+		if err == nil || !errors.Is(err, ErrBadURL) || !strings.Contains(err.Error(), tt.want) || strings.ContainsAny(err.Error(), "\r\n") {
+			t.Errorf("parse(%q) = %v, want a one-line ErrBadURL saying %q", tt.url, err, tt.want)
+		}
+	}
+}

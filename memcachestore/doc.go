@@ -94,17 +94,15 @@
 // and so on, until it fits. So adding to a full index never fails, and
 // neither does the login that adds to it.
 //
-// What a dropped entry costs: its session can no longer be found through
-// the index. [kvsession.Manager.UserSessions] does not list it and
-// [kvsession.Manager.RevokeUser] ("log out everywhere") does not end it: it
-// stays usable until it expires or is destroyed by its own logout or
-// [kvsession.Manager.Revoke]. Since the soonest-expiring entries go first,
-// a user needs more than MaxUserKeys sessions that are all live at once
-// before revocation can miss one, and the ones it misses are those closest
-// to their end. Raise MaxUserKeys if a user may legitimately hold more
-// sessions at once (each entry costs its key's length plus about 10 bytes
-// in the item, and each login rewrites the item), or use a store whose
-// index is not one item.
+// What a dropped entry costs: its session ends. A session the index did
+// not name could not be found by [kvsession.Manager.UserSessions] or ended
+// by [kvsession.Manager.RevokeUser] ("log out everywhere"), so AddUserKey
+// deletes the sessions whose entries it drops, and revocation stays
+// airtight. In effect MaxUserKeys is a cap on the live sessions of one
+// user, ending those closest to their end. Raise it if a user may
+// legitimately hold more sessions at once (each entry costs its key's
+// length plus about 10 bytes in the item, and each login rewrites the
+// item), or use a store whose index is not one item.
 //
 // The index is subject to eviction like any item: an evicted index forgets
 // the user's sessions (which "log out everywhere" then cannot find) while

@@ -44,9 +44,9 @@ type Options struct {
 
 	// MaxUserKeys caps the entries of one user's index (one memcached
 	// item). When an AddUserKey would go past it, the entries that expire
-	// first are dropped, so that a login never fails because the index is
-	// full; a session whose entry was dropped can no longer be found
-	// through the index (see "User index" in the package documentation).
+	// first are dropped and their sessions deleted, so that a login never
+	// fails because the index is full and every live session of a user
+	// stays in it (see "User index" in the package documentation).
 	// It must not be negative. Default: DefaultMaxUserKeys.
 	MaxUserKeys int
 }

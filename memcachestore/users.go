@@ -132,6 +132,7 @@ func (s *Store) updateUser(ctx context.Context, user string, change func([]userE
 		}
 		pruned := len(live) != len(entries) || (it != nil && it.Flags != flagUsers)
 		live, changed := change(live)
+		wanted := live
 		if len(live) > s.maxUsers {
 			live, changed = keepLatest(live, s.maxUsers), true
 		}
@@ -146,6 +147,9 @@ func (s *Store) updateUser(ctx context.Context, user string, change func([]userE
 			live = keepLatest(live, len(live)/2)
 			err = s.storeUser(ctx, k, it, live, now)
 		}
+		if err == nil {
+			return s.endDropped(ctx, wanted, live)
+		}
 		if !errors.Is(err, kvsession.ErrConflict) && !errors.Is(err, kvsession.ErrNotFound) {
 			return err
 		}
@@ -157,6 +161,29 @@ func (s *Store) updateUser(ctx context.Context, user string, change func([]userE
 			return err
 		}
 	}
+}
+
+// endDropped deletes the sessions whose entries a full index dropped (in
+// wanted, not in kept). A session the index no longer names could not be
+// found by RevokeUser, so it must not outlive its entry: a user past the
+// cap loses the sessions that would have expired first.
+func (s *Store) endDropped(ctx context.Context, wanted, kept []userEntry) error {
+	if len(wanted) == len(kept) {
+		return nil
+	}
+	keep := make(map[string]bool, len(kept))
+	for _, e := range kept {
+		keep[e.key] = true
+	}
+	for _, e := range wanted {
+		if keep[e.key] {
+			continue
+		}
+		if err := s.Delete(ctx, e.key); err != nil {
+			return fmt.Errorf("end a session dropped from the full index: %w", err)
+		}
+	}
+	return nil
 }
 
 // storeUser writes entries as the new index, replacing old (nil if there
@@ -195,8 +222,9 @@ func (s *Store) storeUser(ctx context.Context, k string, old *memcache.Item, ent
 // AddUserKey implements [kvsession.UserIndex]. It drops the user's expired
 // entries as it goes and, when the index would hold more than
 // [Options.MaxUserKeys] entries (or more than memcached's item size
-// allows), the entries that expire first: it never fails because the index
-// is full.
+// allows), the entries that expire first, deleting their sessions: it never
+// fails because the index is full, and every live session of a user stays
+// in the index, so that RevokeUser ends them all.
 func (s *Store) AddUserKey(ctx context.Context, user, key string, expiresAt time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("memcachestore: add user key: %w", err)

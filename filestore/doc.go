@@ -9,7 +9,8 @@
 //
 // [New] creates the directory with mode 0700 if it does not exist, and its
 // subdirectories with mode 0700; every file the store creates has mode 0600.
-// The directory holds:
+// [New] refuses (with an error wrapping [ErrUnsafeDir]) a directory that
+// already exists but is unsafe; see Trust below. The directory holds:
 //
 //	k-<hex of the key>         the record of a key of at most 100 bytes
 //	h-<hex of SHA-256(key)>    the record of a longer key
@@ -49,6 +50,32 @@
 // record, [Store.Set] replaces it, and [Store.DeleteExpired] removes it when
 // its header is the part that is damaged. No content can make the store
 // panic or allocate more than the file's size.
+//
+// # Trust
+//
+// Whoever can write the directory can rewrite any record (turn their
+// session into another user's) or plant symbolic links. So [New] accepts
+// the directory, users/ and locks/ only if each is a real directory (not a
+// symbolic link), owned by the process's effective user, and not writable
+// by its group or by others; otherwise it fails with an error wrapping
+// [ErrUnsafeDir] that names the directory, its owner's uid and its mode.
+// Mode 0700 is what New creates; 0755 is accepted too. The store's directory
+// itself may be a symbolic link if the link is owned by the process's user
+// or by root: the directory it points to is checked. The checks do not
+// climb to the parent directories: they must be trusted as well.
+//
+// The store never follows a symbolic link to a file: it opens records,
+// index entries, temp files and lock files with O_NOFOLLOW, and checks each
+// user directory with Lstat before it reads or writes inside it. A symbolic
+// link (or anything but a regular file) at a record or index entry path
+// reads as a corrupt record: missing to reads and conditional writes,
+// replaced by a write (Set, AddUserKey), removed by a sweep; its target is
+// never read nor written.
+// One at a lock file path, or a user directory that fails the checks
+// above, makes the writes that need it fail with an error, until it is
+// removed. Platforms without Unix owners and permissions (Windows, Plan 9,
+// WebAssembly) skip the owner and mode checks and lack O_NOFOLLOW; they
+// keep the Lstat checks.
 //
 // # Atomicity and durability
 //

@@ -63,24 +63,17 @@ type Store struct {
 
 // New returns a Store that keeps its records under dir, creating dir with
 // mode 0700 (and any missing parent) if it does not exist. It fails if dir
-// exists and is not a directory. A nil opts means the zero Options.
+// exists and is not a directory, and, with an error wrapping
+// [ErrUnsafeDir], if dir or its subdirectories are not safe from other
+// local users (see the package documentation). A nil opts means the zero
+// Options.
 func New(dir string, opts *Options) (*Store, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("filestore: new: %w", err)
 	}
-	fi, err := os.Stat(abs)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-	case err != nil:
+	if err := prepare(abs); err != nil {
 		return nil, fmt.Errorf("filestore: new: %w", err)
-	case !fi.IsDir():
-		return nil, fmt.Errorf("filestore: new: %s is not a directory", abs)
-	}
-	for _, d := range []string{abs, filepath.Join(abs, usersDir), filepath.Join(abs, locksDir)} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return nil, fmt.Errorf("filestore: new: %w", err)
-		}
 	}
 	s := &Store{dir: abs, now: time.Now}
 	if opts != nil && opts.Now != nil {
@@ -90,6 +83,51 @@ func New(dir string, opts *Options) (*Store, error) {
 		s.stripes[i] = make(chan struct{}, 1)
 	}
 	return s, nil
+}
+
+// prepare creates the store's directory dir and its subdirectories where
+// they are missing, and checks that no other local user can write them.
+func prepare(dir string) error {
+	fi, err := os.Lstat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return err
+		}
+		fi, err = os.Lstat(dir)
+	}
+	if err != nil {
+		return err
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		// The administrator's link to the real directory: trusted if
+		// its owner is, and the directory it points to is checked.
+		if err := checkLink(dir, fi); err != nil {
+			return err
+		}
+		if fi, err = os.Stat(dir); err != nil {
+			return err
+		}
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	if err := checkOwner("directory", dir, fi); err != nil {
+		return err
+	}
+	for _, sub := range []string{usersDir, locksDir} {
+		path := filepath.Join(dir, sub)
+		if err := os.Mkdir(path, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+		fi, err := os.Lstat(path)
+		if err != nil {
+			return err
+		}
+		if err := checkDir("directory", path, fi); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // fileName returns the name of the file that holds name's record (name is a
@@ -175,7 +213,7 @@ func (s *Store) lock(ctx context.Context, rel string) (unlock func(), err error)
 // content or the new, never a mix, and a crash leaves at worst a stray temp
 // file.
 func writeAtomic(dir, name string, data []byte) error {
-	f, err := os.CreateTemp(dir, tempPrefix+"*") // mode 0600
+	f, err := createTemp(dir, tempName)
 	if err != nil {
 		return err
 	}
@@ -489,7 +527,13 @@ func (s *Store) sweepUsers(ctx context.Context, now time.Time) error {
 	return walkDir(ctx, users, func(batch []fs.DirEntry) error {
 		for _, e := range batch {
 			if !e.IsDir() || !isRecordFile(e.Name()) {
-				continue
+				continue // a symbolic link is not a directory entry of type dir
+			}
+			if err := s.checkUserDir(filepath.Join(users, e.Name())); err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					continue
+				}
+				return err
 			}
 			rel := usersDir + "/" + e.Name() + "/"
 			if _, err := s.sweep(ctx, filepath.Join(users, e.Name()), rel, now, readRecord); err != nil {
@@ -588,6 +632,18 @@ func (s *Store) userDir(user string) (rel, dir string) {
 	return usersDir + "/" + name + "/", filepath.Join(s.dir, usersDir, name)
 }
 
+// checkUserDir returns an error if the user index directory dir is not a
+// directory (a symbolic link included) of this process's user, private to
+// it: one wrapping fs.ErrNotExist if it is missing, and one wrapping
+// ErrUnsafeDir if another user could have planted it.
+func (s *Store) checkUserDir(dir string) error {
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	return checkDir("a user index directory in", filepath.Join(s.dir, usersDir), fi)
+}
+
 // AddUserKey implements [kvsession.UserIndex].
 func (s *Store) AddUserKey(ctx context.Context, user, key string, expiresAt time.Time) error {
 	if err := ctx.Err(); err != nil {
@@ -600,6 +656,9 @@ func (s *Store) AddUserKey(ctx context.Context, user, key string, expiresAt time
 		return s.fail("add user key", err)
 	}
 	defer unlock()
+	if err := s.checkUserDir(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return s.fail("add user key", err)
+	}
 	old, err := readRecord(filepath.Join(dir, name))
 	if err == nil && old.key == key && (old.expiresAt.IsZero() || (!expiresAt.IsZero() && old.expiresAt.After(expiresAt))) {
 		return nil // keep the later expiry
@@ -612,7 +671,9 @@ func (s *Store) AddUserKey(ctx context.Context, user, key string, expiresAt time
 	// MkdirAll and the write, try again.
 	for range 3 {
 		if err = os.MkdirAll(dir, 0o700); err == nil {
-			err = writeAtomic(dir, name, data)
+			if err = s.checkUserDir(dir); err == nil {
+				err = writeAtomic(dir, name, data)
+			}
 		}
 		if !errors.Is(err, fs.ErrNotExist) {
 			break
@@ -634,7 +695,14 @@ func (s *Store) UserKeys(ctx context.Context, user string) ([]string, error) {
 	now := s.now()
 	var keys []string
 	removed := false
-	err := walkDir(ctx, dir, func(batch []fs.DirEntry) error {
+	err := s.checkUserDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil // no entries yet
+	}
+	if err != nil {
+		return nil, s.fail("user keys", err)
+	}
+	err = walkDir(ctx, dir, func(batch []fs.DirEntry) error {
 		for _, e := range batch {
 			name := e.Name()
 			if !isRecordFile(name) {
@@ -682,7 +750,14 @@ func (s *Store) RemoveUserKey(ctx context.Context, user, key string) error {
 		return s.fail("remove user key", err)
 	}
 	defer unlock()
-	if _, err := removeFile(dir, name); err != nil {
+	err = s.checkUserDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err == nil {
+		_, err = removeFile(dir, name)
+	}
+	if err != nil {
 		return s.fail("remove user key", err)
 	}
 	return nil

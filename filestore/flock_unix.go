@@ -16,11 +16,12 @@ const maxBackoff = 5 * time.Millisecond
 
 // lockFile opens the file at path, creating it, and takes an exclusive
 // flock(2) lock on it, polling until the lock is free or ctx is done.
-// Closing the returned file releases the lock. flock(2) locks belong to the
+// Closing the returned file releases the lock. A symbolic link at path is
+// an error: the store never creates or opens a file through one. flock(2) locks belong to the
 // open file, so they exclude other processes and other Stores in this
 // process alike.
 func lockFile(ctx context.Context, path string) (io.Closer, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := openNoFollow(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
 	}

@@ -95,11 +95,39 @@ func decode(b []byte) (record, error) {
 	return r, nil
 }
 
+// openRecord opens the record file at path for reading and returns its
+// size. It never follows a symbolic link: a link, like a directory or any
+// other file that is not regular, gives errNotRegular, so that it reads as
+// a corrupt record.
+func openRecord(path string) (*os.File, int64, error) {
+	f, err := openNoFollow(path, os.O_RDONLY, 0)
+	if errors.Is(err, errSymlink) {
+		return nil, 0, errNotRegular
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = errNotRegular
+	}
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, fi.Size(), nil
+}
+
 // readRecord reads and parses the whole file at path.
 func readRecord(path string) (record, error) {
-	b, err := os.ReadFile(path)
+	f, size, err := openRecord(path)
 	if err != nil {
 		return record{}, err
+	}
+	defer f.Close()
+	b := make([]byte, size)
+	if _, err := io.ReadFull(f, b); err != nil {
+		return record{}, readErr(err)
 	}
 	return decode(b)
 }
@@ -107,20 +135,16 @@ func readRecord(path string) (record, error) {
 // readHeader reads the file at path up to the end of its key, without its
 // value and without checking its checksum: enough to list and sweep.
 func readHeader(path string) (record, error) {
-	f, err := os.Open(path)
+	f, size, err := openRecord(path)
 	if err != nil {
 		return record{}, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return record{}, err
-	}
 	var fixed [fixedLen]byte
 	if _, err := io.ReadFull(f, fixed[:]); err != nil {
 		return record{}, readErr(err)
 	}
-	r, keyLen, err := decodeFixed(fixed[:], fi.Size())
+	r, keyLen, err := decodeFixed(fixed[:], size)
 	if err != nil {
 		return record{}, err
 	}

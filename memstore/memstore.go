@@ -5,9 +5,36 @@
 // # Expiry
 //
 // An expired record reads as missing at once. Its memory is reclaimed
-// without any background goroutine: each write sweeps the map once enough
-// writes have happened since the last sweep (amortised constant cost), and
-// [Store.DeleteExpired] sweeps on demand.
+// without any background goroutine: each write sweeps the expired records
+// once enough writes have happened since the last sweep (amortised
+// constant cost), and [Store.DeleteExpired] sweeps on demand.
+//
+// # Bounds and what a session costs
+//
+// Every new session is a record, and anyone can create sessions, so a
+// Store is bounded: by default it holds at most [DefaultMaxRecords]
+// (1,000,000) records, and [Options.MaxRecords] and [Options.MaxBytes]
+// change the bounds. A write that takes a Store past a bound evicts, until
+// it is back within it, the records that expire soonest: expired ones
+// first, then the earliest expiries; records that never expire go last,
+// the oldest of them first. A write never
+// evicts the record it stores, and rewriting or refreshing a record evicts
+// nothing unless the record grows past MaxBytes. Each eviction costs
+// O(log n), through a heap ordered by expiry.
+//
+// An evicted session is logged out: with the manager's idle timeout, the
+// sessions idle the longest go first, and without it the oldest. The user
+// index keeps the entries of evicted sessions until their expiry, and
+// [kvsession.Manager.UserSessions] drops them as stale.
+//
+// An anonymous session (one small value, a browser's user agent: 184 bytes
+// of key and value) costs the Store about 360 bytes of live heap at 100,000
+// sessions and 430 bytes at 1,000,000 (measured with
+// BenchmarkSessionMemory, go1.26, amd64); more data costs its size. So
+// the default bound keeps such sessions to about 430 MB of live heap, which
+// the garbage collector may double at the default GOGC. Size the bound to
+// the memory the process may use, or use an external store (Redis, SQL)
+// for more sessions.
 //
 // # Capabilities
 //
@@ -20,6 +47,7 @@ package memstore
 import (
 	"context"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"time"
@@ -36,25 +64,74 @@ var (
 	_ kvsession.NonBlocking    = (*Store)(nil)
 )
 
-// Options configure a Store. The zero value is ready to use.
+// DefaultMaxRecords is the number of records a Store holds at most when
+// [Options.MaxRecords] is zero: about 430 MB of live heap for anonymous
+// sessions (see the package documentation).
+const DefaultMaxRecords = 1_000_000
+
+// RecordOverhead is what a record costs a Store beyond the bytes of its key
+// and value (its map slot, its place in the expiry heap), as
+// [Options.MaxBytes] counts it: an estimate, measured at a million records
+// on a 64-bit platform.
+const RecordOverhead = 250
+
+// Options configure a Store. The zero value is ready to use. Every value
+// of every field is valid.
 type Options struct {
 	// Now is the clock that decides expiry. Default: time.Now.
 	Now func() time.Time
+
+	// MaxRecords is the largest number of records the Store holds: a
+	// write of a new key beyond it evicts the records that expire
+	// soonest (see Bounds in the package documentation). Zero means
+	// DefaultMaxRecords; a negative value means no bound.
+	MaxRecords int
+
+	// MaxBytes bounds the memory the records take, counted as the bytes
+	// of each key and value plus RecordOverhead: a write beyond it
+	// evicts the records that expire soonest, and a write of one record
+	// larger than MaxBytes fails. Zero or a negative value means no
+	// bound. Keep it well above the manager's Config.MaxRecordBytes.
+	MaxBytes int64
 }
 
+// record is the stored form of a key. Its value is never written to once
+// stored.
 type record struct {
 	value     []byte
 	expiresAt time.Time
 	version   uint64
+	node      *node // its place in the expiry heap
+}
+
+// node is a record's place in the expiry heap. Its deadline is at most the
+// record's: a write that makes a record expire later leaves the node where
+// it is, and the eviction that finds it on top of the heap moves it to its
+// place first.
+type node struct {
+	key      string
+	deadline int64  // Unix nanoseconds, math.MaxInt64 for a record that never expires
+	seq      uint64 // orders equal deadlines: the node placed first comes first
+	index    int    // position in Store.heap
+}
+
+// size is what a record counts against Options.MaxBytes.
+func size(key string, value []byte) int64 {
+	return int64(len(key)) + int64(len(value)) + RecordOverhead
 }
 
 // Store is an in-memory store. It is safe for concurrent use. Create one
 // with [New].
 type Store struct {
-	now func() time.Time
+	now        func() time.Time
+	maxRecords int
+	maxBytes   int64
 
 	mu           sync.RWMutex
 	records      map[string]record
+	heap         []*node // a node per record, soonest deadline first: a binary min-heap
+	seq          uint64  // the last node.seq given
+	bytes        int64   // the records' sizes, summed
 	users        map[string]map[string]time.Time
 	version      uint64
 	writesToScan int // writes left before the next sweep
@@ -64,12 +141,25 @@ type Store struct {
 func New(opts *Options) *Store {
 	s := &Store{
 		now:          time.Now,
+		maxRecords:   DefaultMaxRecords,
+		maxBytes:     math.MaxInt64,
 		records:      make(map[string]record),
 		users:        make(map[string]map[string]time.Time),
 		writesToScan: minSweepInterval,
 	}
-	if opts != nil && opts.Now != nil {
-		s.now = opts.Now
+	if opts != nil {
+		if opts.Now != nil {
+			s.now = opts.Now
+		}
+		switch {
+		case opts.MaxRecords < 0:
+			s.maxRecords = math.MaxInt
+		case opts.MaxRecords > 0:
+			s.maxRecords = opts.MaxRecords
+		}
+		if opts.MaxBytes > 0 {
+			s.maxBytes = opts.MaxBytes
+		}
 	}
 	return s
 }
@@ -96,7 +186,7 @@ func (s *Store) Get(ctx context.Context, key string) (kvsession.Entry, error) {
 	if !ok || expired(r.expiresAt, now) {
 		return kvsession.Entry{}, notFound("get")
 	}
-	// Records are immutable once stored, so copying outside the lock is safe.
+	// A stored value is never written to, so copying outside the lock is safe.
 	return kvsession.Entry{Value: clone(r.value), ExpiresAt: r.expiresAt, Version: r.version}, nil
 }
 
@@ -115,10 +205,62 @@ func (s *Store) live(key string, now time.Time) (record, bool) {
 	return r, true
 }
 
-// put stores a record with a fresh version. s.mu is held for writing.
-func (s *Store) put(key string, value []byte, expiresAt, now time.Time) {
+// fits returns an error if a record of key and value could never be held
+// under Options.MaxBytes.
+func (s *Store) fits(op, key string, value []byte) error {
+	if size := size(key, value); size > s.maxBytes {
+		return fmt.Errorf("memstore: %s: a record of %d bytes (with its key and overhead) is larger than MaxBytes, %d", op, size, s.maxBytes)
+	}
+	return nil
+}
+
+// deadline returns the heap key of an expiry.
+func deadline(expiresAt time.Time) int64 {
+	const maxSec = math.MaxInt64/int64(time.Second) - 1
+	switch sec := expiresAt.Unix(); {
+	case expiresAt.IsZero():
+		return math.MaxInt64
+	case sec > maxSec:
+		return math.MaxInt64 - 1 // after 2262: later than any other, before never
+	case sec < -maxSec:
+		return math.MinInt64
+	}
+	return expiresAt.UnixNano()
+}
+
+// over reports whether the records exceed a bound. s.mu is held.
+func (s *Store) over() bool {
+	return len(s.records) > s.maxRecords || s.bytes > s.maxBytes
+}
+
+// put stores a record with a fresh version, evicting others if it
+// exceeds a bound; the caller checked that it fits, and passes the record
+// stored under key if ok. s.mu is held for writing.
+func (s *Store) put(key string, value []byte, expiresAt, now time.Time, old record, ok bool) {
 	s.version++
-	s.records[key] = record{value: value, expiresAt: expiresAt, version: s.version}
+	r := record{value: value, expiresAt: expiresAt, version: s.version, node: old.node}
+	if ok {
+		s.bytes += int64(len(value)) - int64(len(old.value))
+		s.sooner(r.node, expiresAt)
+	} else {
+		r.node = &node{key: key, deadline: deadline(expiresAt)}
+		s.bytes += size(key, value)
+	}
+	s.records[key] = r
+	switch {
+	case s.over():
+		// Keep r out of the heap while others make room: a write never
+		// evicts the record it stores.
+		if ok {
+			s.remove(r.node.index)
+		}
+		for s.over() && len(s.heap) > 0 {
+			s.evict()
+		}
+		s.push(r.node)
+	case !ok:
+		s.push(r.node)
+	}
 	s.writesToScan--
 	if s.writesToScan <= 0 {
 		s.sweep(now)
@@ -126,15 +268,64 @@ func (s *Store) put(key string, value []byte, expiresAt, now time.Time) {
 	}
 }
 
+// sooner moves n up the heap if its record now expires at expiresAt,
+// sooner than its deadline. A later expiry leaves n in place (see node).
+// s.mu is held for writing.
+func (s *Store) sooner(n *node, expiresAt time.Time) {
+	if d := deadline(expiresAt); d < n.deadline {
+		n.deadline = d
+		s.up(n.index)
+	}
+}
+
+// evict removes the record that expires soonest, the oldest first among
+// equals. s.mu is held for writing, and the heap is not empty.
+func (s *Store) evict() {
+	for s.refresh() {
+	}
+	n := s.heap[0]
+	s.drop(n.key, s.records[n.key])
+}
+
+// refresh moves the node on top of the heap to its place if its record
+// expires later than its deadline, and reports whether it did. s.mu is
+// held for writing, and the heap is not empty.
+func (s *Store) refresh() bool {
+	n := s.heap[0]
+	d := deadline(s.records[n.key].expiresAt)
+	if d == n.deadline {
+		return false
+	}
+	s.seq++
+	n.deadline, n.seq = d, s.seq
+	s.down(0)
+	return true
+}
+
+// drop removes the record r under key. s.mu is held for writing.
+func (s *Store) drop(key string, r record) {
+	delete(s.records, key)
+	s.remove(r.node.index)
+	s.bytes -= size(key, r.value)
+}
+
 // sweep removes expired records and user index entries. s.mu is held for
 // writing.
 func (s *Store) sweep(now time.Time) int {
 	n := 0
-	for k, r := range s.records {
-		if expired(r.expiresAt, now) {
-			delete(s.records, k)
-			n++
+	// A record expires no sooner than its node's deadline: once the top
+	// node's deadline is still ahead, no record has expired.
+	for limit := deadline(now); len(s.heap) > 0 && s.heap[0].deadline <= limit; {
+		if s.refresh() {
+			continue
 		}
+		key := s.heap[0].key
+		r := s.records[key]
+		if !expired(r.expiresAt, now) {
+			break // every other record expires later
+		}
+		s.drop(key, r)
+		n++
 	}
 	for u, keys := range s.users {
 		for k, exp := range keys {
@@ -154,10 +345,14 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, expiresAt tim
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("memstore: set: %w", err)
 	}
+	if err := s.fits("set", key, value); err != nil {
+		return err
+	}
 	v := clone(value)
 	now := s.now()
 	s.mu.Lock()
-	s.put(key, v, expiresAt, now)
+	old, ok := s.records[key]
+	s.put(key, v, expiresAt, now, old, ok)
 	s.mu.Unlock()
 	return nil
 }
@@ -168,7 +363,9 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 		return fmt.Errorf("memstore: delete: %w", err)
 	}
 	s.mu.Lock()
-	delete(s.records, key)
+	if r, ok := s.records[key]; ok {
+		s.drop(key, r)
+	}
 	s.mu.Unlock()
 	return nil
 }
@@ -177,6 +374,9 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 func (s *Store) CompareAndSwap(ctx context.Context, key string, value []byte, expiresAt time.Time, old uint64) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("memstore: compare and swap: %w", err)
+	}
+	if err := s.fits("compare and swap", key, value); err != nil {
+		return err
 	}
 	v := clone(value)
 	now := s.now()
@@ -190,7 +390,7 @@ func (s *Store) CompareAndSwap(ctx context.Context, key string, value []byte, ex
 		current := kvsession.Entry{Value: clone(r.value), ExpiresAt: r.expiresAt, Version: r.version}
 		return fmt.Errorf("memstore: compare and swap: %w", &kvsession.ConflictError{Current: current})
 	}
-	s.put(key, v, expiresAt, now)
+	s.put(key, v, expiresAt, now, r, true)
 	return nil
 }
 
@@ -209,7 +409,7 @@ func (s *Store) CompareAndDelete(ctx context.Context, key string, old uint64) er
 	case r.version != old:
 		return fmt.Errorf("memstore: compare and delete: %w", kvsession.ErrConflict)
 	}
-	delete(s.records, key)
+	s.drop(key, r)
 	return nil
 }
 
@@ -227,6 +427,7 @@ func (s *Store) Touch(ctx context.Context, key string, expiresAt time.Time) erro
 	}
 	r.expiresAt = expiresAt
 	s.records[key] = r
+	s.sooner(r.node, expiresAt)
 	return nil
 }
 
@@ -324,9 +525,79 @@ func (s *Store) RemoveUserKey(ctx context.Context, user, key string) error {
 func (s *Store) NonBlocking() bool { return true }
 
 // Len returns the number of records held, expired ones included until they
-// are swept.
+// are swept or evicted.
 func (s *Store) Len() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return len(s.records)
+}
+
+// The expiry heap: a binary min-heap of the records' nodes by deadline,
+// then by seq, each node knowing its index. s.mu is held for writing by
+// every caller.
+
+func (s *Store) less(i, j int) bool {
+	a, b := s.heap[i], s.heap[j]
+	return a.deadline < b.deadline || a.deadline == b.deadline && a.seq < b.seq
+}
+
+func (s *Store) swap(i, j int) {
+	s.heap[i], s.heap[j] = s.heap[j], s.heap[i]
+	s.heap[i].index = i
+	s.heap[j].index = j
+}
+
+func (s *Store) up(i int) {
+	for i > 0 {
+		parent := (i - 1) / 2
+		if !s.less(i, parent) {
+			return
+		}
+		s.swap(i, parent)
+		i = parent
+	}
+}
+
+// down moves the node at i down to its place and reports whether it
+// moved.
+func (s *Store) down(i int) bool {
+	start := i
+	for {
+		child := 2*i + 1
+		if child >= len(s.heap) {
+			break
+		}
+		if right := child + 1; right < len(s.heap) && s.less(right, child) {
+			child = right
+		}
+		if !s.less(child, i) {
+			break
+		}
+		s.swap(i, child)
+		i = child
+	}
+	return i > start
+}
+
+func (s *Store) push(n *node) {
+	s.seq++
+	n.seq, n.index = s.seq, len(s.heap)
+	s.heap = append(s.heap, n)
+	s.up(n.index)
+}
+
+func (s *Store) remove(i int) {
+	last := len(s.heap) - 1
+	if i != last {
+		s.swap(i, last)
+	}
+	s.heap[last] = nil
+	s.heap = s.heap[:last]
+	if i != last && !s.down(i) {
+		s.up(i)
+	}
+	// Give back the memory of a heap that shrank after a flood.
+	if c := cap(s.heap); c > 1024 && len(s.heap) < c/4 {
+		s.heap = append(make([]*node, 0, 2*len(s.heap)), s.heap...)
+	}
 }

@@ -116,8 +116,11 @@ type Config struct {
 
 	// StoreTimeout bounds every store call: a hung store fails the request
 	// after this long instead of hanging it. Default: 3 seconds. The
-	// request's own context still applies. A store that reports
-	// NonBlocking (memstore) gets no such deadline.
+	// request's own context still applies. A Manager on a *memstore.Store
+	// itself puts no deadline on its calls, which never block; NoStoreTimeout
+	// does the same for any store, by explicit choice (a store that wraps a
+	// memstore to count its calls, say). Never use it with a store that can
+	// block: a hung store would then hang every request.
 	StoreTimeout time.Duration
 
 	// MaxRecordBytes is the largest encoded session the manager stores or
@@ -154,6 +157,9 @@ type Config struct {
 	// time.Now. Replace it in tests.
 	Now func() time.Time
 }
+
+// NoStoreTimeout, as Config.StoreTimeout, puts no deadline on store calls.
+const NoStoreTimeout time.Duration = -1
 
 // ErrInvalidConfig is wrapped by every error New returns for a bad Config.
 var ErrInvalidConfig = errors.New("kvsession: invalid config")
@@ -275,8 +281,8 @@ func (c Config) withDefaults() (Config, error) {
 	switch {
 	case c.StoreTimeout == 0:
 		c.StoreTimeout = 3 * time.Second
-	case c.StoreTimeout < 0:
-		return c, configError("StoreTimeout %v is negative", c.StoreTimeout)
+	case c.StoreTimeout < 0 && c.StoreTimeout != NoStoreTimeout:
+		return c, configError("StoreTimeout %v is negative (NoStoreTimeout turns the bound off)", c.StoreTimeout)
 	}
 	switch {
 	case c.MaxRecordBytes == 0:

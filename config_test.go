@@ -39,7 +39,7 @@ var configErrors = []struct {
 	{"idle negative", kvsession.Config{Keys: [][]byte{testKey}, IdleTimeout: -time.Second}, "IdleTimeout"},
 	{"refresh without idle", kvsession.Config{Keys: [][]byte{testKey}, IdleRefresh: time.Second}, "IdleRefresh"},
 	{"refresh above idle", kvsession.Config{Keys: [][]byte{testKey}, IdleTimeout: time.Minute, IdleRefresh: time.Hour}, "IdleRefresh"},
-	{"timeout negative", kvsession.Config{Keys: [][]byte{testKey}, StoreTimeout: -1}, "StoreTimeout"},
+	{"timeout negative", kvsession.Config{Keys: [][]byte{testKey}, StoreTimeout: -2}, "StoreTimeout"},
 	{"record limit tiny", kvsession.Config{Keys: [][]byte{testKey}, MaxRecordBytes: 10}, "MaxRecordBytes"},
 	{"prefix long", kvsession.Config{Keys: [][]byte{testKey}, KeyPrefix: strings.Repeat("p", 101)}, "KeyPrefix"},
 	{"cookie too big", kvsession.Config{Keys: [][]byte{testKey}, CookieName: strings.Repeat("n", 4060)}, "4096"},

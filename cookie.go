@@ -6,8 +6,11 @@ import (
 	"encoding/base64"
 	"hash"
 	"io"
+	"net/http"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // The cookie value is base64url(id) "." base64url(HMAC-SHA256(key, name 0x00 id)):
@@ -119,6 +122,66 @@ func (s *signer) verify(dst []byte, value string) (id []byte, stale bool) {
 	return nil, false
 }
 
+// identify finds the session ID in the request: in the first session
+// cookie that verifies or, with Config.Header, in that header. It runs once,
+// when the session is first used, so that a request that never touches
+// its session pays for no verification. s.mu is held.
+func (s *Session) identify() {
+	in, id := &s.in, &s.ident
+	if id.checked {
+		return
+	}
+	id.checked = true
+	c := s.c
+	accept := func(v string) bool {
+		got, stale := c.signer.verify(id.buf[:0], v)
+		if got == nil {
+			return false
+		}
+		id.id, id.staleSig = got, stale
+		id.key = storageKey(c.cfg.KeyPrefix, got)
+		return true
+	}
+	seen := findCookies(in.cookies, c.cfg.CookieName, accept)
+	if id.id == nil && in.tokenClient {
+		// No cookie verified and the request used the header: an API
+		// client, answered in the header. A request whose cookie verified
+		// is a browser's, whatever else it sent: a page script that adds
+		// the header to a fetch must not learn the HttpOnly cookie's token.
+		id.tokenReply = true
+		if in.token != "" {
+			seen++
+			accept(in.token)
+		}
+	}
+	id.presented = seen > 0
+	if seen > 0 && id.id == nil {
+		c.emit(s.ctx, Event{Kind: EventInvalidCookie})
+	}
+}
+
+// forget drops the presented ID: it is never adopted for a new session.
+func (s *Session) forget() {
+	s.ident.id, s.ident.key, s.ident.staleSig = nil, "", false
+}
+
+// setCookie sends the session cookie for the current ID.
+func (s *Session) setCookie(h http.Header, now time.Time) {
+	c := s.c
+	var expires time.Time
+	maxAge := 0
+	if s.rec.permanent {
+		expires = c.deadline(&s.rec)
+		maxAge = max(1, int(expires.Sub(now)/time.Second))
+	}
+	c.writeCookie(h, s.ident.id, expires, maxAge, s.ident.tokenReply)
+}
+
+// clearCookie clears the session cookie.
+func (s *Session) clearCookie(h http.Header) {
+	s.c.writeCookie(h, nil, time.Time{}, 0, s.ident.tokenReply)
+}
+
 // storageKey returns the key under which the session with this ID is
 // stored: a SHA-256 of the ID, so a leaked store holds no usable ID.
 func storageKey(prefix string, id []byte) string {
@@ -186,4 +249,71 @@ func trimOWS(s string) string {
 		s = s[:len(s)-1]
 	}
 	return s
+}
+
+// cookieFormat holds the fixed parts of the Set-Cookie header, built once
+// at New: the header is then one allocation, with the same attributes
+// net/http's Cookie.String would write.
+type cookieFormat struct {
+	prefix string // name=
+	scope  string // ; Path=...; Domain=...
+	flags  string // ; HttpOnly; Secure; SameSite=...
+}
+
+func newCookieFormat(cfg Config) cookieFormat {
+	f := cookieFormat{prefix: cfg.CookieName + "=", scope: "; Path=" + cfg.CookiePath}
+	if cfg.CookieDomain != "" {
+		f.scope += "; Domain=" + strings.TrimPrefix(cfg.CookieDomain, ".")
+	}
+	if !cfg.ScriptReadableCookie {
+		f.flags += "; HttpOnly"
+	}
+	if !cfg.InsecureCookie {
+		f.flags += "; Secure"
+	}
+	switch cfg.SameSite {
+	case http.SameSiteLaxMode:
+		f.flags += "; SameSite=Lax"
+	case http.SameSiteStrictMode:
+		f.flags += "; SameSite=Strict"
+	case http.SameSiteNoneMode:
+		f.flags += "; SameSite=None"
+	}
+	return f
+}
+
+// writeCookie sets the session cookie for id, or clears it if id is nil.
+// A positive maxAge makes it persistent until expires. With token, the
+// response also carries the cookie's value in Config.Header, for an API
+// client that presented its token there.
+func (c *core) writeCookie(h http.Header, id []byte, expires time.Time, maxAge int, token bool) {
+	f := &c.cookieFmt
+	var valBuf [256]byte
+	var value []byte
+	if id != nil {
+		value = c.signer.appendSign(valBuf[:0], id)
+	}
+	var b strings.Builder
+	b.Grow(len(f.prefix) + len(value) + len(f.scope) + len(f.flags) + 64)
+	b.WriteString(f.prefix)
+	b.Write(value)
+	b.WriteString(f.scope)
+	switch {
+	case id == nil:
+		b.WriteString("; Max-Age=0")
+	case maxAge > 0:
+		b.WriteString("; Expires=")
+		b.WriteString(expires.UTC().Format(http.TimeFormat))
+		b.WriteString("; Max-Age=")
+		b.WriteString(strconv.Itoa(maxAge))
+	}
+	b.WriteString(f.flags)
+	header := b.String()
+	h.Add("Set-Cookie", header)
+	if token {
+		// The token is the cookie's value, empty when the session was destroyed.
+		h.Set(c.cfg.Header, header[len(f.prefix):len(f.prefix)+len(value)])
+	}
+	h.Set("Cache-Control", "no-store")
+	h.Add("Vary", "Cookie")
 }

@@ -190,7 +190,8 @@ func TestCookieHeaderMatchesNetHTTP(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := m.cfg
+		mc := m.c
+		c := mc.cfg
 		want := func(value string, maxAge int, expires time.Time) string {
 			return (&http.Cookie{Name: c.CookieName, Value: value, Path: c.CookiePath, Domain: c.CookieDomain,
 				Secure: !c.InsecureCookie, HttpOnly: !c.ScriptReadableCookie, SameSite: c.SameSite,
@@ -201,9 +202,9 @@ func TestCookieHeaderMatchesNetHTTP(t *testing.T) {
 			maxAge  int
 			expires time.Time
 			value   string
-		}{{id, 0, time.Time{}, m.signer.sign(id)}, {id, 3600, exp, m.signer.sign(id)}, {nil, -1, time.Time{}, ""}} {
+		}{{id, 0, time.Time{}, mc.signer.sign(id)}, {id, 3600, exp, mc.signer.sign(id)}, {nil, -1, time.Time{}, ""}} {
 			h := http.Header{}
-			m.writeCookie(h, tc.id, tc.expires, tc.maxAge, false)
+			mc.writeCookie(h, tc.id, tc.expires, tc.maxAge, false)
 			if got, w := h.Get("Set-Cookie"), want(tc.value, tc.maxAge, tc.expires); got != w {
 				t.Errorf("Set-Cookie\n got %s\nwant %s", got, w)
 			}
@@ -211,8 +212,17 @@ func TestCookieHeaderMatchesNetHTTP(t *testing.T) {
 	}
 }
 
+// nopStore is a Store that holds nothing.
 type nopStore struct{}
 
 func (nopStore) Get(context.Context, string) (Entry, error)           { return Entry{}, ErrNotFound }
 func (nopStore) Set(context.Context, string, []byte, time.Time) error { return nil }
 func (nopStore) Delete(context.Context, string) error                 { return nil }
+func (nopStore) CompareAndSwap(context.Context, string, []byte, time.Time, uint64) error {
+	return ErrNotFound
+}
+func (nopStore) CompareAndDelete(context.Context, string, uint64) error      { return ErrNotFound }
+func (nopStore) Touch(context.Context, string, time.Time) error              { return ErrNotFound }
+func (nopStore) AddUserKey(context.Context, string, string, time.Time) error { return nil }
+func (nopStore) UserKeys(context.Context, string) ([]string, error)          { return nil, nil }
+func (nopStore) RemoveUserKey(context.Context, string, string) error         { return nil }

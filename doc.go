@@ -28,8 +28,16 @@
 //
 // A session is read from the store the first time a handler uses it, so a
 // request that never touches it costs no store call; a request that only
-// reads costs one read and no write. A changed session is saved once, just
-// before the first byte of the response body (or when the handler returns).
+// reads costs one read and no write. Changes to values, the user and
+// permanence are saved once, just before the first byte of the response
+// body (or when the handler returns); a change after that returns
+// [ErrResponseStarted] and is not made. [Session.Regenerate] and
+// [Session.Destroy] are different: they do their store work when they are
+// called, on a context detached from the request's cancellation and bounded
+// by Config.StoreTimeout, and return its error. When Destroy returns nil the
+// record is gone; when Regenerate returns nil the old ID is dead and the new
+// one stored and indexed. Nothing after that (a panic, a client that goes
+// away, a failed save) undoes them.
 // The cookie is sent when it changes (a new session or ID, a change of
 // permanence, a cookie signed by an older key) and with every save of a
 // permanent session, to keep its Max-Age current. Values are stored as JSON and decoded only
@@ -38,17 +46,19 @@
 //
 // # Concurrent requests
 //
-// Several requests of one session often run at once. With a store that
-// implements [VersionedStore] (every store in this repository does), a save
-// is a compare-and-swap: if another request saved in between, the save
-// reloads the session, replays this request's changes on it (each Set,
-// Delete, Clear, SetPermanent and SetUser, in order) and tries again. So
-// concurrent requests that change different keys all land; two that change
-// the same key leave one value whole, the last to save. A request that
+// Several requests of one session often run at once. A save is a
+// compare-and-swap ([Store.CompareAndSwap], part of the required contract):
+// if another request saved in between, the save reloads the session,
+// replays this request's changes on it (each Set, Delete, Clear,
+// SetPermanent and SetUser, in order) and tries again. So concurrent
+// requests that change different keys all land; two that change the same
+// key leave one value whole, the last to save; a Clear replayed this way
+// also removes what the other request added before it saved. A request that
 // saves after a concurrent [Session.Destroy] or [Session.Regenerate] of the
 // same session is dropped (EventSaveDropped): the old ID never comes back.
-// With a store that lacks VersionedStore a save simply overwrites, so
-// concurrent changes can be lost.
+// A Regenerate that meets a concurrent Destroy, Regenerate or RevokeUser
+// returns an error wrapping [ErrEnded] and goes on with a new, empty
+// session.
 //
 // # Security model
 //
@@ -98,7 +108,7 @@
 // A session ends Config.Lifetime after its creation, whatever the
 // activity, and, with Config.IdleTimeout, after that long without a
 // request. Both are enforced on the server. Idle deadlines are extended
-// without rewriting the session's data ([Toucher]), at most once per
+// without rewriting the session's data ([Store.Touch]), at most once per
 // Config.IdleRefresh. Stores pass the expiry to their engine's own TTL where
 // it has one; others need [Manager.Cleanup], for instance run by
 // [Manager.CleanupEvery] in a goroutine you own.
@@ -111,23 +121,36 @@
 // changing the client's cookie; once the store is back the same session
 // works again. If a save fails, the response is the same error and no
 // cookie is sent for the unsaved ID. Every store call is bounded by
-// Config.StoreTimeout, except those of a [NonBlocking] store. Config.DegradeOnLoadError opts into going on with an
-// empty session that is never saved.
+// Config.StoreTimeout, except those of a bare *memstore.Store, which never
+// block (or with NoStoreTimeout). Config.DegradeOnLoadError opts into going
+// on with an empty session that is never saved: [Session.Degraded] reports
+// it, and every change returns an error wrapping [ErrLoad] (Destroy also
+// clears the cookie), so a handler never believes it logged a user in or
+// out while the store is down.
 //
 // # Per-user sessions
 //
 // [Session.SetUser] binds a session to a user; [Manager.UserSessions] lists
 // that user's sessions with their metadata and [Manager.RevokeUser] ends
-// them all, or all but the current one. This needs a store with a
-// [UserIndex].
+// them all, or all but the current one. Revocation is airtight: RevokeUser
+// writes a new revocation mark for the user before it reads the user's
+// index, and every step that binds an ID to a user (a login, a Regenerate)
+// indexes the ID and then checks the mark, giving the ID up if it changed.
+// So once RevokeUser returns, no session bound to the user before the call
+// is usable, even one that regenerated in a loop during it; reads pay
+// nothing for it. The operations by store key (Info, Values, Revoke,
+// UserSessions, RevokeUser, Cleanup) need no request and do their store
+// work detached from the caller's cancellation.
 //
 // # Stores
 //
-// The [Store] interface is small: Get, Set and Delete with an absolute
-// expiry. Optional capabilities are separate interfaces found at run time:
-// [VersionedStore], [Toucher], [Lister], [ExpiredDeleter] and [UserIndex];
-// a missing one gives an error wrapping [errors.ErrUnsupported] where it is
-// needed. The packages memstore and filestore are the standard-library
+// The [Store] contract holds what the manager's promises rest on: Get, Set
+// and Delete with an absolute expiry, CompareAndSwap and CompareAndDelete
+// (no lost updates, no resurrection), Touch (idle refresh without a
+// rewrite) and the [UserIndex]. What a real engine may lack is optional, in
+// separate interfaces found at run time: [Lister] (memcached cannot list)
+// and [ExpiredDeleter] (engines with TTLs need no sweep); a missing one
+// gives an error wrapping [errors.ErrUnsupported] where it is needed. The packages memstore and filestore are the standard-library
 // stores; Redis, memcached, PostgreSQL, MySQL/MariaDB, SQLite and bbolt
 // stores live in modules of their own. The package storetest checks any
 // store against the contract.
@@ -136,7 +159,9 @@
 //
 //   - A Session belongs to its request: do not use it after the handler
 //     returns.
-//   - Changes made after the response's first byte are not saved.
+//   - Changes made after the response's first byte return
+//     ErrResponseStarted (a Destroy then still deletes, but cannot clear
+//     the cookie).
 //   - The response writer passed to handlers wraps the original; it
 //     implements Flush, ReadFrom and Unwrap, so http.ResponseController
 //     reaches the original's other features.

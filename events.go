@@ -45,6 +45,10 @@ const (
 	// Config.DegradeOnLoadError, the request went on with an empty session
 	// that will not be saved.
 	EventDegraded
+	// EventLateChange: a handler changed the session after the response's
+	// first byte, when it had been saved; the change returned
+	// ErrResponseStarted and was not made.
+	EventLateChange
 )
 
 var eventNames = [...]string{
@@ -59,6 +63,7 @@ var eventNames = [...]string{
 	EventConflict:      "conflict merged",
 	EventSaveDropped:   "save dropped",
 	EventDegraded:      "degraded",
+	EventLateChange:    "change after response started",
 }
 
 // String returns the event's name, such as "created".
@@ -76,7 +81,7 @@ func (e Event) level() slog.Level {
 			return slog.LevelInfo
 		}
 		return slog.LevelError
-	case EventCorruptRecord, EventSaveDropped, EventDegraded:
+	case EventCorruptRecord, EventSaveDropped, EventDegraded, EventLateChange:
 		return slog.LevelWarn
 	case EventRegenerated, EventDestroyed:
 		return slog.LevelInfo
@@ -97,8 +102,8 @@ type Event struct {
 	Err error
 }
 
-func (m *Manager) emit(ctx context.Context, e Event) {
-	if level := e.level(); m.logger != nil && m.logger.Enabled(ctx, level) {
+func (c *core) emit(ctx context.Context, e Event) {
+	if level := e.level(); c.cfg.Logger.Enabled(ctx, level) {
 		attrs := []slog.Attr{slog.String("event", e.Kind.String())}
 		if e.LogID != "" {
 			attrs = append(attrs, slog.String("session", e.LogID))
@@ -106,9 +111,9 @@ func (m *Manager) emit(ctx context.Context, e Event) {
 		if e.Err != nil {
 			attrs = append(attrs, slog.String("error", e.Err.Error()))
 		}
-		m.logger.LogAttrs(ctx, level, "kvsession: "+e.Kind.String(), attrs...)
+		c.cfg.Logger.LogAttrs(ctx, level, "kvsession: "+e.Kind.String(), attrs...)
 	}
-	if m.cfg.OnEvent != nil {
-		m.cfg.OnEvent(ctx, e)
+	if c.cfg.OnEvent != nil {
+		c.cfg.OnEvent(ctx, e)
 	}
 }

@@ -52,16 +52,13 @@ type faultStore struct {
 	mu      sync.Mutex
 	getErr  error
 	saveErr error
-	hang    bool // block every call until its context ends
+	opErr   map[string]error // the named method fails with it
+	hang    bool             // block every call until its context ends
 }
 
 func newFaultStore(now func() time.Time) *faultStore {
 	return &faultStore{Store: memstore.New(&memstore.Options{Now: now})}
 }
-
-// NonBlocking reports false: a faultStore can hang, so the manager must
-// bound its calls (embedding would promote memstore's true).
-func (f *faultStore) NonBlocking() bool { return false }
 
 func (f *faultStore) fault(ctx context.Context, save bool) error {
 	f.mu.Lock()
@@ -117,6 +114,9 @@ func (f *faultStore) CompareAndSwap(ctx context.Context, key string, v []byte, e
 
 func (f *faultStore) CompareAndDelete(ctx context.Context, key string, old uint64) error {
 	f.deletes.Add(1)
+	if err := f.opFault("CompareAndDelete"); err != nil {
+		return err
+	}
 	if err := f.fault(ctx, true); err != nil {
 		return err
 	}
@@ -125,6 +125,9 @@ func (f *faultStore) CompareAndDelete(ctx context.Context, key string, old uint6
 
 func (f *faultStore) Delete(ctx context.Context, key string) error {
 	f.deletes.Add(1)
+	if err := f.opFault("Delete"); err != nil {
+		return err
+	}
 	if err := f.fault(ctx, true); err != nil {
 		return err
 	}
@@ -137,6 +140,33 @@ func (f *faultStore) Touch(ctx context.Context, key string, exp time.Time) error
 		return err
 	}
 	return f.Store.Touch(ctx, key, exp)
+}
+
+// failOn makes the named method (CompareAndDelete, say) fail with err;
+// nil restores it.
+func (f *faultStore) failOn(method string, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.opErr == nil {
+		f.opErr = map[string]error{}
+	}
+	f.opErr[method] = err
+}
+
+func (f *faultStore) opFault(method string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.opErr[method]
+}
+
+func (f *faultStore) AddUserKey(ctx context.Context, user, key string, exp time.Time) error {
+	if err := f.opFault("AddUserKey"); err != nil {
+		return err
+	}
+	if err := f.fault(ctx, true); err != nil {
+		return err
+	}
+	return f.Store.AddUserKey(ctx, user, key, exp)
 }
 
 var errStoreDown = errors.New("store down")

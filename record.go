@@ -10,14 +10,19 @@ import (
 // A stored record is a small binary header followed by the session's
 // values, each kept as the JSON encoding of what the application stored:
 //
-//	magic 'k', format 1
+//	magic 'k', format 2
 //	varint  created     Unix milliseconds
 //	varint  updated     Unix milliseconds of the last change to the values
+//	varint  deadline    Unix milliseconds: the end of the absolute lifetime
 //	uvarint flags       bit 0: permanent
 //	string  user        (uvarint length, bytes)
+//	string  user mark   the user's revocation mark when the session was bound
 //	string  user agent
 //	string  remote address
 //	uvarint n, then n × (string key, string JSON value)
+//
+// Format 1, written by earlier versions, lacks the deadline and the mark;
+// it still decodes (the deadline is then created plus Config.Lifetime).
 //
 // The format is data only: decoding runs no code and allocates in
 // proportion to the input, and JSON values are decoded only when the
@@ -25,7 +30,8 @@ import (
 
 const (
 	recordMagic   = 'k'
-	recordFormat  = 1
+	recordFormat  = 2
+	recordFormat1 = 1
 	flagPermanent = 1 << 0
 
 	// maxJSONDepth bounds the nesting of a stored value, so that a hostile
@@ -44,8 +50,10 @@ type field struct {
 type record struct {
 	created   time.Time
 	updated   time.Time
+	deadline  time.Time // zero in a format 1 record
 	permanent bool
 	user      string
+	mark      string // the user's revocation mark at binding: see revoke.go
 	userAgent string
 	remote    string
 	fields    []field
@@ -92,9 +100,9 @@ func stringLen(n int) int { return uvarintLen(uint64(n)) + n }
 
 // encodedSize returns the exact length of r.encode().
 func (r record) encodedSize() int {
-	n := 2 + 2*binary.MaxVarintLen64 + 1 + stringLen(len(r.user)) + stringLen(len(r.userAgent)) +
+	n := 2 + varintLen(r.created.UnixMilli()) + varintLen(r.updated.UnixMilli()) + varintLen(unixMilli(r.deadline)) +
+		1 + stringLen(len(r.user)) + stringLen(len(r.mark)) + stringLen(len(r.userAgent)) +
 		stringLen(len(r.remote)) + uvarintLen(uint64(len(r.fields)))
-	n -= 2*binary.MaxVarintLen64 - varintLen(r.created.UnixMilli()) - varintLen(r.updated.UnixMilli())
 	for _, f := range r.fields {
 		n += stringLen(len(f.key)) + stringLen(len(f.raw))
 	}
@@ -114,12 +122,14 @@ func (r record) encode() []byte {
 	b = append(b, recordMagic, recordFormat)
 	b = binary.AppendVarint(b, r.created.UnixMilli())
 	b = binary.AppendVarint(b, r.updated.UnixMilli())
+	b = binary.AppendVarint(b, unixMilli(r.deadline))
 	var flags uint64
 	if r.permanent {
 		flags |= flagPermanent
 	}
 	b = binary.AppendUvarint(b, flags)
 	b = appendString(b, r.user)
+	b = appendString(b, r.mark)
 	b = appendString(b, r.userAgent)
 	b = appendString(b, r.remote)
 	b = binary.AppendUvarint(b, uint64(len(r.fields)))
@@ -129,6 +139,14 @@ func (r record) encode() []byte {
 		b = append(b, f.raw...)
 	}
 	return b
+}
+
+// unixMilli returns t in Unix milliseconds, and 0 for the zero time.
+func unixMilli(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
 }
 
 type decoder struct {
@@ -183,15 +201,24 @@ func decodeRecord(b []byte) (record, error) {
 	if len(b) < 2 || b[0] != recordMagic {
 		return r, errCorrupt
 	}
-	if b[1] != recordFormat {
+	format := b[1]
+	if format != recordFormat && format != recordFormat1 {
 		return r, fmt.Errorf("%w: unknown format %d", errCorrupt, b[1])
 	}
 	d := decoder{b: b[2:]}
 	r.created = time.UnixMilli(d.varint())
 	r.updated = time.UnixMilli(d.varint())
+	if format >= recordFormat {
+		if ms := d.varint(); ms != 0 {
+			r.deadline = time.UnixMilli(ms)
+		}
+	}
 	flags := d.uvarint()
 	r.permanent = flags&flagPermanent != 0
 	r.user = string(d.bytes())
+	if format >= recordFormat {
+		r.mark = string(d.bytes())
+	}
 	r.userAgent = string(d.bytes())
 	r.remote = string(d.bytes())
 	n := d.uvarint()

@@ -2,7 +2,6 @@ package kvsession
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -10,37 +9,71 @@ import (
 	"time"
 )
 
-// Errors returned by Session methods. Test with [errors.Is].
-var (
-	// ErrNoValue: the session holds no value under the key.
-	ErrNoValue = errors.New("kvsession: no value")
+// Session is the session of one request. Get it in a handler with
+// [FromContext] or [From]; it is valid until the handler returns. Its
+// methods are safe for concurrent use by goroutines of that request.
+//
+// The session is loaded from the store on first use, so a request that
+// never touches it costs no store call. Changes to values are saved once,
+// just before the response's first byte, by the middleware; Regenerate and
+// Destroy do their store work when they are called. lifecycle.go holds
+// every change of a session's state.
+type Session struct {
+	c   *core
+	ctx context.Context // the request's: a Session lives as long as its request
+	in  request
 
-	// ErrNoSession: the context holds no session, because the handler is
-	// not wrapped by Manager.Handler.
-	ErrNoSession = errors.New("kvsession: no session in context (is the handler wrapped by Manager.Handler?)")
+	mu    sync.Mutex
+	state state
+	// done: the session was saved, the response has started; changes are
+	// refused from then on.
+	done   bool
+	cookie cookieAction
+	// loadErr is why the load failed (state failed or degraded).
+	loadErr error
 
-	// ErrTooLarge: the session would be larger than Config.MaxRecordBytes,
-	// or a value is nested too deeply.
-	ErrTooLarge = errors.New("kvsession: session too large")
+	ident identity
 
-	// ErrInvalidCookie: a cookie value that this manager did not issue or
-	// no longer accepts.
-	ErrInvalidCookie = errors.New("kvsession: invalid session cookie")
+	version      uint64
+	versionStale bool // Regenerate wrote the record: its version is unknown
+	expiresAt    time.Time
+	rec          record
+	loadedUser   string // the user as stored, for the user index
+	ops          []op   // changes not yet saved, replayed after a conflict
+}
 
-	// ErrLoad wraps the store's error when a session could not be loaded.
-	// The middleware then answers with Config.ErrorHandler.
-	ErrLoad = errors.New("kvsession: cannot load session")
+// request is what the request brought that the session needs.
+type request struct {
+	cookies     []string // the request's Cookie headers
+	token       string   // the Config.Header token, if any
+	tokenClient bool     // the request carried Config.Header, even empty
+	userAgent   string
+	remote      string
+}
 
-	// ErrInvalidUser: a user ID that Session.SetUser does not accept: one
-	// longer than MaxUserBytes.
-	ErrInvalidUser = errors.New("kvsession: invalid user ID")
-)
+// identity is the session ID the request presented, found and verified
+// on first use (see identify in cookie.go).
+type identity struct {
+	checked    bool
+	presented  bool // the request carried a session cookie or token, valid or not
+	id         []byte
+	buf        [defaultIDBytes]byte // holds a verified ID of the default size
+	key        string
+	staleSig   bool // signed by an older key: re-sign
+	tokenReply bool // an API client: answer in Config.Header too
+}
 
-// MaxUserBytes is the longest user ID that Session.SetUser accepts. Every
-// store in this repository accepts every user ID up to this length, whatever
-// bytes it holds (stores whose engine limits key length hash long ones), and
-// storetest checks it.
-const MaxUserBytes = 1024
+type ctxKey struct{}
+
+// FromContext returns the session that Manager.Handler put in ctx, or nil.
+// The methods of a nil *Session return ErrNoSession.
+func FromContext(ctx context.Context) *Session {
+	s, _ := ctx.Value(ctxKey{}).(*Session)
+	return s
+}
+
+// From returns the session of a request, as FromContext(r.Context()).
+func From(r *http.Request) *Session { return FromContext(r.Context()) }
 
 // opKind is a kind of change recorded so that it can be replayed onto a
 // newer copy of the session after a concurrent change.
@@ -52,6 +85,7 @@ const (
 	opClear
 	opPermanent
 	opUser
+	opMark
 )
 
 type op struct {
@@ -73,64 +107,15 @@ func (o op) apply(r *record) {
 		r.permanent = o.flag
 	case opUser:
 		r.user = o.key
+	case opMark: // key: the user; raw: the new revocation mark
+		if r.user == o.key {
+			r.mark = string(o.raw)
+		}
 	}
 }
 
-// Session is the session of one request. Get it in a handler with
-// [FromContext] or [From]; it is valid until the handler returns. Its
-// methods are safe for concurrent use by goroutines of that request.
-//
-// The session is loaded from the store on first use, so a request that
-// never touches it costs no store call. Changes are saved once, just
-// before the response's first byte, by the middleware.
-type Session struct {
-	m         *Manager
-	ctx       context.Context // the request's: a Session lives as long as its request
-	userAgent string
-	remote    string
-
-	cookies []string // the request's Cookie headers
-	token   string   // the Config.Header token, if any
-
-	tokenClient bool // the request carried Config.Header, even empty
-	tokenReply  bool // no cookie verified and tokenClient: answer in the header too
-
-	mu         sync.Mutex
-	identified bool
-	id         []byte               // nil until a valid cookie or a save gives one
-	idBuf      [defaultIDBytes]byte // holds a verified cookie's ID of the default size
-	key        string
-	staleSig   bool // the cookie was signed by an older key
-	loaded     bool
-	loadErr    error
-	degraded   bool
-	exists     bool // a live record was loaded
-	version    uint64
-	expiresAt  time.Time
-	rec        record
-	loadedUser string // the user as loaded, for the user index
-
-	ops         []op
-	modified    bool
-	regenerate  bool
-	destroyKey  string // storage key to delete on save
-	destroyUser string // the destroyed session's user, for the user index
-	committed   bool
-}
-
-type ctxKey struct{}
-
-// FromContext returns the session that Manager.Handler put in ctx, or nil.
-// The methods of a nil *Session return ErrNoSession.
-func FromContext(ctx context.Context) *Session {
-	s, _ := ctx.Value(ctxKey{}).(*Session)
-	return s
-}
-
-// From returns the session of a request, as FromContext(r.Context()).
-func From(r *http.Request) *Session { return FromContext(r.Context()) }
-
-// lockLoaded locks s and loads it. On success the caller must unlock.
+// lockLoaded locks s and loads it, for a read. On success the caller must
+// unlock.
 func (s *Session) lockLoaded() error {
 	if s == nil {
 		return ErrNoSession
@@ -143,64 +128,24 @@ func (s *Session) lockLoaded() error {
 	return nil
 }
 
-// load reads the session from the store once. s.mu is held.
-func (s *Session) load() error {
-	if s.loaded {
-		return s.loadErr
+// lockChange locks s and loads it, for a change: it refuses changes to a
+// degraded session (ErrLoad) and after the response started
+// (ErrResponseStarted). On success the caller must unlock.
+func (s *Session) lockChange() error {
+	if err := s.lockLoaded(); err != nil {
+		return err
 	}
-	s.loaded = true
-	s.identify()
-	if s.id == nil {
-		return nil
+	if err := s.changeAllowed(); err != nil {
+		s.mu.Unlock()
+		return err
 	}
-	m := s.m
-	e, err := m.get(s.ctx, s.key)
-	if err != nil {
-		if errors.Is(err, ErrNotFound) {
-			m.emit(s.ctx, Event{Kind: EventUnknownID, LogID: s.logID()})
-			s.forget()
-			return nil
-		}
-		m.emit(s.ctx, Event{Kind: EventStoreError, LogID: s.logID(), Err: err})
-		if m.cfg.DegradeOnLoadError {
-			m.emit(s.ctx, Event{Kind: EventDegraded, LogID: s.logID(), Err: err})
-			s.degraded = true
-			return nil
-		}
-		s.loadErr = fmt.Errorf("%w: %w", ErrLoad, err)
-		return s.loadErr
-	}
-	rec, err := m.decode(e.Value)
-	if err != nil {
-		m.emit(s.ctx, Event{Kind: EventCorruptRecord, LogID: s.logID(), Err: err})
-		s.forget()
-		return nil
-	}
-	if m.expired(rec, e.ExpiresAt, m.cfg.Now()) {
-		m.emit(s.ctx, Event{Kind: EventExpired, LogID: s.logID()})
-		s.forget()
-		return nil
-	}
-	s.exists = true
-	s.version = e.Version
-	s.expiresAt = e.ExpiresAt
-	s.rec = rec
-	s.loadedUser = rec.user
 	return nil
 }
 
-// forget drops the presented ID: it is never adopted for a new session.
-func (s *Session) forget() {
-	s.id, s.key, s.staleSig = nil, "", false
-}
-
-func (s *Session) logID() string { return logID(s.m.cfg.KeyPrefix, s.key) }
-
-// record applies a change and remembers it for a replay. s.mu is held.
+// record applies a change and keeps it for the save. s.mu is held.
 func (s *Session) record(o op) {
 	o.apply(&s.rec)
 	s.ops = append(s.ops, o)
-	s.modified = true
 }
 
 // Get returns the value stored under key, decoded into a T. It returns an
@@ -245,7 +190,7 @@ func (s *Session) Set(key string, v any) error {
 	if err != nil {
 		return fmt.Errorf("kvsession: set %q: %w", key, err)
 	}
-	if err := s.lockLoaded(); err != nil {
+	if err := s.lockChange(); err != nil {
 		return err
 	}
 	defer s.mu.Unlock()
@@ -253,9 +198,9 @@ func (s *Session) Set(key string, v any) error {
 	if i >= 0 && string(s.rec.fields[i].raw) == string(raw) {
 		return nil // unchanged: no write
 	}
-	if size := s.sizeWith(i, key, raw); size > s.m.cfg.MaxRecordBytes {
+	if size := s.sizeWith(i, key, raw); size > s.c.cfg.MaxRecordBytes {
 		return fmt.Errorf("kvsession: set %q: %w: the session would take %d bytes, above MaxRecordBytes %d",
-			key, ErrTooLarge, size, s.m.cfg.MaxRecordBytes)
+			key, ErrTooLarge, size, s.c.cfg.MaxRecordBytes)
 	}
 	s.record(op{kind: opSet, key: key, raw: raw})
 	return nil
@@ -265,8 +210,9 @@ func (s *Session) Set(key string, v any) error {
 // key (field i, or a new field if i < 0). s.mu is held.
 func (s *Session) sizeWith(i int, key string, raw []byte) int {
 	r := s.rec
-	if !s.exists {
-		r.userAgent, r.remote = s.userAgent, s.remote
+	if s.state != stored {
+		r.userAgent, r.remote = s.in.userAgent, s.in.remote
+		r.created, r.updated, r.deadline = time.UnixMilli(1<<40), time.UnixMilli(1<<40), time.UnixMilli(1<<40)
 	}
 	size := r.encodedSize() + stringLen(len(raw))
 	if i >= 0 {
@@ -278,7 +224,7 @@ func (s *Session) sizeWith(i int, key string, raw []byte) int {
 // Delete removes the value under key. Deleting a missing key is not an
 // error and costs no write.
 func (s *Session) Delete(key string) error {
-	if err := s.lockLoaded(); err != nil {
+	if err := s.lockChange(); err != nil {
 		return err
 	}
 	defer s.mu.Unlock()
@@ -290,7 +236,7 @@ func (s *Session) Delete(key string) error {
 
 // Clear removes every value, keeping the session and its ID.
 func (s *Session) Clear() error {
-	if err := s.lockLoaded(); err != nil {
+	if err := s.lockChange(); err != nil {
 		return err
 	}
 	defer s.mu.Unlock()
@@ -327,11 +273,11 @@ func (s *Session) Keys() ([]string, error) {
 // restarts until the session's lifetime ends) or not (a browser-session
 // cookie). The server enforces the lifetime either way.
 func (s *Session) SetPermanent(permanent bool) error {
-	if err := s.lockLoaded(); err != nil {
+	if err := s.lockChange(); err != nil {
 		return err
 	}
 	defer s.mu.Unlock()
-	if s.rec.permanent != permanent || !s.exists {
+	if s.rec.permanent != permanent || s.state != stored {
 		s.record(op{kind: opPermanent, flag: permanent})
 	}
 	return nil
@@ -354,7 +300,7 @@ func (s *Session) SetUser(user string) error {
 	if len(user) > MaxUserBytes {
 		return fmt.Errorf("%w: %d bytes, want at most %d", ErrInvalidUser, len(user), MaxUserBytes)
 	}
-	if err := s.lockLoaded(); err != nil {
+	if err := s.lockChange(); err != nil {
 		return err
 	}
 	defer s.mu.Unlock()
@@ -373,25 +319,40 @@ func (s *Session) User() (string, error) {
 	return s.rec.user, nil
 }
 
-// IsNew reports whether the session was not loaded from the store: the
-// request carried no valid cookie for a live session.
+// IsNew reports whether the session is not stored yet: the request
+// carried no valid cookie for a live session, or the session was
+// destroyed.
 func (s *Session) IsNew() (bool, error) {
 	if err := s.lockLoaded(); err != nil {
 		return false, err
 	}
 	defer s.mu.Unlock()
-	return !s.exists, nil
+	return s.state != stored, nil
 }
 
-// IsModified reports whether the request changed the session, so that it
-// will be saved.
+// IsModified reports whether the request changed the session's values,
+// user or permanence since it was loaded (or last regenerated), so that
+// the middleware will save it.
 func (s *Session) IsModified() bool {
 	if s == nil {
 		return false
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.modified || s.destroyKey != ""
+	return len(s.ops) > 0
+}
+
+// Degraded reports whether the store failed to load the session and the
+// request goes on with an empty one (Config.DegradeOnLoadError). Every
+// change to a degraded session returns an error wrapping ErrLoad.
+func (s *Session) Degraded() bool {
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_ = s.load()
+	return s.state == degraded
 }
 
 // LogID returns a short hash that identifies the session in logs, or "" if
@@ -404,27 +365,37 @@ func (s *Session) LogID() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.identify()
-	return s.logID()
+	return s.c.logID(s.ident.key)
 }
 
-// Regenerate gives the session a new ID, keeping its data; the old ID is
-// dead on the server when the response is sent. Call it whenever the
-// user's privileges change, on login above all, to defeat session fixation
-// (see the OWASP Session Management Cheat Sheet).
+// Regenerate gives the session a new ID, keeping its data and any changes
+// made so far, and sends the new cookie with the response. Call it whenever
+// the user's privileges change, on login above all, to defeat session
+// fixation (see the OWASP Session Management Cheat Sheet).
+//
+// The store work is done when Regenerate returns, and a client that goes
+// away cannot interrupt it: on nil, the new ID is stored and indexed and
+// the old one is dead on the server, whatever happens to the rest of the
+// request. On an error the old session is still usable, unless the error
+// wraps ErrEnded: a concurrent request or Manager.RevokeUser ended the
+// session meanwhile, and the request goes on with a new, empty one.
 func (s *Session) Regenerate() error {
-	if err := s.lockLoaded(); err != nil {
+	if err := s.lockChange(); err != nil {
 		return err
 	}
 	defer s.mu.Unlock()
-	s.regenerate = true
-	s.modified = true
-	return nil
+	return s.regenerate()
 }
 
-// Destroy deletes the session from the store when the response is sent
-// and clears the cookie: replaying the old cookie gives an empty session.
-// After Destroy the session is empty and new; values set afterwards go to
-// a new session with a new ID.
+// Destroy deletes the session from the store and clears the cookie:
+// replaying the old cookie gives an empty session. The delete is done when
+// Destroy returns nil, and nothing after it (a panic, a client that goes
+// away, a failed save) undoes it. After Destroy the session is empty and
+// new; values set afterwards go to a new session with a new ID.
+//
+// On a store error the session is unchanged and still usable. A degraded
+// session (Config.DegradeOnLoadError) cannot be deleted while the store is
+// down: Destroy clears its cookie and returns an error wrapping ErrLoad.
 func (s *Session) Destroy() error {
 	if s == nil {
 		return ErrNoSession
@@ -434,15 +405,17 @@ func (s *Session) Destroy() error {
 	if err := s.load(); err != nil {
 		return err
 	}
-	if s.exists {
-		s.destroyKey = s.key
-		s.destroyUser = s.loadedUser
+	return s.destroy()
+}
+
+// currentKey returns the store key the request's cookie names, if it
+// verifies, for marking the current session in a listing.
+func (s *Session) currentKey() string {
+	if s == nil {
+		return ""
 	}
-	s.forget()
-	s.exists = false
-	s.rec = record{}
-	s.ops = nil
-	s.modified = false
-	s.regenerate = false
-	return nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.identify()
+	return s.ident.key
 }

@@ -18,7 +18,7 @@ var (
 )
 
 // ConflictError is an error wrapping ErrConflict that also carries the
-// record as it is now. A [VersionedStore] may return one from
+// record as it is now. A [Store] may return one from
 // CompareAndSwap when it has read the current record anyway, so that the
 // caller can merge its changes without reading the record again: a
 // conflict then costs one extra write and no extra read.
@@ -38,34 +38,39 @@ type Entry struct {
 	Value []byte
 
 	// ExpiresAt is the instant after which the record reads as missing,
-	// as last set by a write or by [Toucher.Touch]. The zero time means the
+	// as last set by a write or by [Store.Touch]. The zero time means the
 	// record never expires.
 	ExpiresAt time.Time
 
 	// Version identifies this state of the record for
-	// [VersionedStore.CompareAndSwap]. Every write that changes the value
-	// gives the record a version different from every earlier one under the
-	// same key, even across a delete and a new write: a counter, or a random
-	// 64-bit value (a repeat is then as likely as guessing a key). Stores
-	// that do not implement [VersionedStore] return 0.
+	// [Store.CompareAndSwap]. Every write that changes the value gives the
+	// record a version different from every earlier one under the same key,
+	// even across a delete and a new write: a counter, or a random 64-bit
+	// value (a repeat is then as likely as guessing a key).
 	Version uint64
 }
 
-// Store is the storage contract: a key-value map with expiry. Keys are
-// non-empty strings of at most 250 bytes chosen by the caller; a store must
-// accept every such key, whatever bytes it holds, and must not let any key
-// name a location outside the store's own namespace. The [Manager] only ever
-// uses keys of the form prefix plus URL-safe base64.
+// Store is the storage contract: a key-value map with expiry, conditional
+// writes, and an index of each user's sessions. Keys are non-empty strings
+// of at most 250 bytes chosen by the caller; a store must accept every such
+// key, whatever bytes it holds, and must not let any key name a location
+// outside the store's own namespace. The [Manager] uses keys of the form
+// prefix plus URL-safe base64 for sessions, and prefix plus "!r:" plus
+// URL-safe base64 for the users' revocation marks.
 //
 // A Store is safe for concurrent use. Every method honours its context: a
 // cancelled or expired context makes it return promptly with an error that
 // wraps the context's error. A write cancelled while in flight may or may
 // not have taken effect, as with any network call; the conditional writes
-// of VersionedStore keep that from losing or resurrecting data.
+// keep that from losing or resurrecting data.
 //
-// Optional capabilities are separate interfaces ([VersionedStore],
-// [Toucher], [Lister], [ExpiredDeleter], [UserIndex]), discovered with a type
-// assertion. The package storetest checks the whole contract.
+// Every method is required: the manager's promises rest on all of them.
+// CompareAndSwap and CompareAndDelete give "no lost updates" and "no
+// resurrection"; Touch refreshes idle deadlines without rewriting data; the
+// [UserIndex] methods give "list my devices" and an airtight "log out
+// everywhere". What a real engine may lack is optional, in separate
+// interfaces found with a type assertion: [Lister] and [ExpiredDeleter].
+// The package storetest checks the whole contract.
 type Store interface {
 	// Get returns the record stored under key. A key that was never
 	// written, was deleted, or whose expiry has passed gives an error
@@ -81,13 +86,6 @@ type Store interface {
 	// Delete removes the record under key. Deleting a missing key is not
 	// an error.
 	Delete(ctx context.Context, key string) error
-}
-
-// VersionedStore is the capability behind "no lost updates" and "no
-// resurrection": writes and deletes that happen only if the record is still
-// the one the caller read.
-type VersionedStore interface {
-	Store
 
 	// CompareAndSwap stores value under key until expiresAt only if the
 	// record's current version is old. It returns an error wrapping
@@ -99,28 +97,35 @@ type VersionedStore interface {
 	// CompareAndDelete removes the record under key only if its current
 	// version is old, with the errors of CompareAndSwap.
 	CompareAndDelete(ctx context.Context, key string, old uint64) error
-}
 
-// Toucher is the capability to extend a record's life without rewriting
-// its value: the idle-timeout refresh.
-type Toucher interface {
 	// Touch sets the expiry of the live record under key to expiresAt,
-	// keeping its value. It returns an error wrapping ErrNotFound if no
-	// live record exists under key; it never creates one. Touch may or may
-	// not change the record's version.
+	// keeping its value: the idle-timeout refresh. It returns an error
+	// wrapping ErrNotFound if no live record exists under key; it never
+	// creates one. Touch may or may not change the record's version.
 	Touch(ctx context.Context, key string, expiresAt time.Time) error
+
+	UserIndex
 }
 
-// NonBlocking is implemented by stores whose calls never wait on I/O, a
-// network or another process: a call takes a lock, copies some bytes and
-// returns, as in memstore. When NonBlocking reports true the manager puts
-// no Config.StoreTimeout deadline on the store's calls, since it would
-// guard nothing and costs a timer per request. A wrapper that may block
-// (one that adds a network hop, a delay or an injected fault) must not
-// report true: one that embeds a NonBlocking store inherits its method, and
-// must define its own NonBlocking returning false.
-type NonBlocking interface {
-	NonBlocking() bool
+// UserIndex is the part of the [Store] contract that finds the sessions of
+// one user without scanning the store: "list my devices", "log out
+// everywhere". User IDs are strings of up to [MaxUserBytes] bytes of any
+// value; a store whose engine limits key length hashes long ones, keeping
+// every two users apart.
+type UserIndex interface {
+	// AddUserKey records that key belongs to user, until expiresAt (the
+	// latest instant at which that key can still be live; zero means no
+	// limit). Adding a pair twice keeps one entry with the later expiry.
+	AddUserKey(ctx context.Context, user, key string, expiresAt time.Time) error
+
+	// UserKeys returns the keys recorded for user whose index expiry has
+	// not passed. The result may name keys whose records are already
+	// gone; callers check each with Get and remove the stale ones.
+	UserKeys(ctx context.Context, user string) ([]string, error)
+
+	// RemoveUserKey forgets that key belongs to user. Removing a pair that
+	// is not recorded is not an error.
+	RemoveUserKey(ctx context.Context, user, key string) error
 }
 
 // Lister is the capability to enumerate the keys of a store, for tools that
@@ -142,22 +147,4 @@ type ExpiredDeleter interface {
 	// returns how many it removed. It works in bounded batches so that a
 	// large sweep does not block other users of the store.
 	DeleteExpired(ctx context.Context) (int, error)
-}
-
-// UserIndex is the capability to find the sessions of one user without
-// scanning the store: "list my devices", "log out everywhere".
-type UserIndex interface {
-	// AddUserKey records that key belongs to user, until expiresAt (the
-	// latest instant at which that key can still be live; zero means no
-	// limit). Adding a pair twice keeps one entry with the later expiry.
-	AddUserKey(ctx context.Context, user, key string, expiresAt time.Time) error
-
-	// UserKeys returns the keys recorded for user whose index expiry has
-	// not passed. The result may name keys whose records are already
-	// gone; callers check each with Get and remove the stale ones.
-	UserKeys(ctx context.Context, user string) ([]string, error)
-
-	// RemoveUserKey forgets that key belongs to user. Removing a pair that
-	// is not recorded is not an error.
-	RemoveUserKey(ctx context.Context, user, key string) error
 }

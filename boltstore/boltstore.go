@@ -14,11 +14,9 @@ import (
 )
 
 var (
-	_ kvsession.VersionedStore = (*Store)(nil)
-	_ kvsession.Toucher        = (*Store)(nil)
+	_ kvsession.Store          = (*Store)(nil)
 	_ kvsession.Lister         = (*Store)(nil)
 	_ kvsession.ExpiredDeleter = (*Store)(nil)
-	_ kvsession.UserIndex      = (*Store)(nil)
 )
 
 // DefaultBucket is the name of the top-level bucket when [Options.Bucket] is
@@ -332,7 +330,7 @@ func (s *Store) conditional(ctx context.Context, op, key string, old uint64, fn 
 	return nil
 }
 
-// CompareAndSwap implements [kvsession.VersionedStore].
+// CompareAndSwap implements [kvsession.Store].
 func (s *Store) CompareAndSwap(ctx context.Context, key string, value []byte, expiresAt time.Time, old uint64) error {
 	return s.conditional(ctx, "compare and swap", key, old, func(b buckets, k []byte, _ header, _ []byte) error {
 		v, err := b.records.NextSequence()
@@ -343,14 +341,14 @@ func (s *Store) CompareAndSwap(ctx context.Context, key string, value []byte, ex
 	})
 }
 
-// CompareAndDelete implements [kvsession.VersionedStore].
+// CompareAndDelete implements [kvsession.Store].
 func (s *Store) CompareAndDelete(ctx context.Context, key string, old uint64) error {
 	return s.conditional(ctx, "compare and delete", key, old, func(b buckets, k []byte, _ header, _ []byte) error {
 		return remove(b, k)
 	})
 }
 
-// Touch implements [kvsession.Toucher]. It keeps the record's version.
+// Touch implements [kvsession.Store]. It keeps the record's version.
 func (s *Store) Touch(ctx context.Context, key string, expiresAt time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("boltstore: touch: %w", err)

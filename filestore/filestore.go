@@ -21,11 +21,9 @@ import (
 )
 
 var (
-	_ kvsession.VersionedStore = (*Store)(nil)
-	_ kvsession.Toucher        = (*Store)(nil)
+	_ kvsession.Store          = (*Store)(nil)
 	_ kvsession.Lister         = (*Store)(nil)
 	_ kvsession.ExpiredDeleter = (*Store)(nil)
-	_ kvsession.UserIndex      = (*Store)(nil)
 )
 
 const (
@@ -365,7 +363,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// CompareAndSwap implements [kvsession.VersionedStore]. It is atomic across
+// CompareAndSwap implements [kvsession.Store]. It is atomic across
 // processes on platforms with flock(2). On a version conflict it returns the
 // record it read in a *kvsession.ConflictError.
 func (s *Store) CompareAndSwap(ctx context.Context, key string, value []byte, expiresAt time.Time, old uint64) error {
@@ -391,7 +389,7 @@ func (s *Store) CompareAndSwap(ctx context.Context, key string, value []byte, ex
 	return nil
 }
 
-// CompareAndDelete implements [kvsession.VersionedStore]. It is atomic
+// CompareAndDelete implements [kvsession.Store]. It is atomic
 // across processes on platforms with flock(2).
 func (s *Store) CompareAndDelete(ctx context.Context, key string, old uint64) error {
 	if err := ctx.Err(); err != nil {
@@ -416,7 +414,7 @@ func (s *Store) CompareAndDelete(ctx context.Context, key string, old uint64) er
 	return nil
 }
 
-// Touch implements [kvsession.Toucher]. It keeps the record's version, and
+// Touch implements [kvsession.Store]. It keeps the record's version, and
 // rewrites its file (atomically, like every write). It is atomic across
 // processes on platforms with flock(2).
 func (s *Store) Touch(ctx context.Context, key string, expiresAt time.Time) error {

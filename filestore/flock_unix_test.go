@@ -54,9 +54,13 @@ func TestLockHonoursContext(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Set while another process holds the lock = %v, want context.DeadlineExceeded", err)
 	}
-	done := make(chan error)
+	done := make(chan error, 1)
 	go func() { done <- s.Set(t.Context(), "k", []byte("v"), time.Time{}) }()
-	time.Sleep(20 * time.Millisecond)
+	select {
+	case err := <-done:
+		t.Fatalf("Set went through while another process held the lock: %v", err)
+	default:
+	}
 	release()
 	if err := <-done; err != nil {
 		t.Errorf("Set once the lock is free: %v", err)

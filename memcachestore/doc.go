@@ -71,11 +71,10 @@
 //
 // # Capabilities
 //
-// Store implements [kvsession.VersionedStore], [kvsession.Toucher] and
-// [kvsession.UserIndex]. Memcached cannot enumerate its keys and expires
-// items by itself, so Store does not implement [kvsession.Lister] or
-// [kvsession.ExpiredDeleter]: tools that list sessions cannot list them in
-// memcached.
+// Store implements the whole [kvsession.Store] contract. Memcached cannot
+// enumerate its keys and expires items by itself, so Store does not
+// implement [kvsession.Lister] or [kvsession.ExpiredDeleter]: tools that
+// list sessions cannot list them in memcached.
 //
 // # User index
 //

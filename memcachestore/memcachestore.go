@@ -20,9 +20,7 @@ import (
 )
 
 var (
-	_ kvsession.VersionedStore = (*Store)(nil)
-	_ kvsession.Toucher        = (*Store)(nil)
-	_ kvsession.UserIndex      = (*Store)(nil)
+	_ kvsession.Store = (*Store)(nil)
 )
 
 // DefaultPrefix is the key prefix when [Options.Prefix] is empty.
@@ -313,7 +311,7 @@ func (s *Store) cas(ctx context.Context, it *memcache.Item) error {
 	return err
 }
 
-// CompareAndSwap implements [kvsession.VersionedStore]. It reads the record
+// CompareAndSwap implements [kvsession.Store]. It reads the record
 // and then writes it with memcached's cas command: two round trips. An
 // expiresAt that has passed deletes the record, under the same condition.
 // When that read finds another version, the error is a
@@ -343,7 +341,7 @@ func (s *Store) compareAndSwap(ctx context.Context, key string, value []byte, ex
 	return s.cas(ctx, &memcache.Item{Key: it.Key, Value: encodeRecord(value, expiresAt), Flags: flagRecord, Expiration: exp, CasID: old})
 }
 
-// CompareAndDelete implements [kvsession.VersionedStore]. Memcached has no
+// CompareAndDelete implements [kvsession.Store]. Memcached has no
 // conditional delete: it replaces the record, with cas, by a tombstone that
 // expires at once. See the package documentation.
 func (s *Store) CompareAndDelete(ctx context.Context, key string, old uint64) error {
@@ -369,7 +367,7 @@ func (s *Store) CompareAndDelete(ctx context.Context, key string, old uint64) er
 // touchAttempts bounds the read-cas loop of Touch.
 const touchAttempts = 16
 
-// Touch implements [kvsession.Toucher]. It rewrites the item with cas,
+// Touch implements [kvsession.Store]. It rewrites the item with cas,
 // with the new expiry in its header, so it changes the record's version.
 // An expiresAt that has passed deletes the record.
 func (s *Store) Touch(ctx context.Context, key string, expiresAt time.Time) error {

@@ -38,10 +38,12 @@
 //
 // # Capabilities
 //
-// Store implements every optional capability: [kvsession.VersionedStore],
-// [kvsession.Toucher], [kvsession.Lister], [kvsession.ExpiredDeleter] and
-// [kvsession.UserIndex]. It is also [kvsession.NonBlocking]: its calls
-// only take a lock and copy bytes, so the manager puts no deadline on them.
+// Store implements the whole [kvsession.Store] contract and both optional
+// capabilities, [kvsession.Lister] and [kvsession.ExpiredDeleter]. Its
+// calls only take a lock and copy bytes, so a [kvsession.Manager] on a
+// *Store itself puts no store-timeout deadline (a timer) on them. A type
+// that wraps or embeds a *Store is another type: the manager bounds its
+// calls as it bounds any store's.
 package memstore
 
 import (
@@ -53,16 +55,19 @@ import (
 	"time"
 
 	"github.com/kvsession/kvsession"
+	"github.com/kvsession/kvsession/internal/nonblocking"
 )
 
 var (
-	_ kvsession.VersionedStore = (*Store)(nil)
-	_ kvsession.Toucher        = (*Store)(nil)
+	_ kvsession.Store          = (*Store)(nil)
 	_ kvsession.Lister         = (*Store)(nil)
 	_ kvsession.ExpiredDeleter = (*Store)(nil)
-	_ kvsession.UserIndex      = (*Store)(nil)
-	_ kvsession.NonBlocking    = (*Store)(nil)
 )
+
+func init() {
+	// Only *Store itself: a wrapper is another type and keeps the timeout.
+	nonblocking.Register(func(store any) bool { _, ok := store.(*Store); return ok })
+}
 
 // DefaultMaxRecords is the number of records a Store holds at most when
 // [Options.MaxRecords] is zero: about 430 MB of live heap for anonymous
@@ -370,7 +375,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// CompareAndSwap implements [kvsession.VersionedStore].
+// CompareAndSwap implements [kvsession.Store].
 func (s *Store) CompareAndSwap(ctx context.Context, key string, value []byte, expiresAt time.Time, old uint64) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("memstore: compare and swap: %w", err)
@@ -394,7 +399,7 @@ func (s *Store) CompareAndSwap(ctx context.Context, key string, value []byte, ex
 	return nil
 }
 
-// CompareAndDelete implements [kvsession.VersionedStore].
+// CompareAndDelete implements [kvsession.Store].
 func (s *Store) CompareAndDelete(ctx context.Context, key string, old uint64) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("memstore: compare and delete: %w", err)
@@ -413,7 +418,7 @@ func (s *Store) CompareAndDelete(ctx context.Context, key string, old uint64) er
 	return nil
 }
 
-// Touch implements [kvsession.Toucher]. It keeps the record's version.
+// Touch implements [kvsession.Store]. It keeps the record's version.
 func (s *Store) Touch(ctx context.Context, key string, expiresAt time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("memstore: touch: %w", err)
@@ -519,10 +524,6 @@ func (s *Store) RemoveUserKey(ctx context.Context, user, key string) error {
 	}
 	return nil
 }
-
-// NonBlocking implements [kvsession.NonBlocking]: it reports true, since
-// every call of a Store finishes without waiting on I/O.
-func (s *Store) NonBlocking() bool { return true }
 
 // Len returns the number of records held, expired ones included until they
 // are swept or evicted.

@@ -84,9 +84,9 @@
 //
 // # Capabilities
 //
-// Store implements every optional capability: [kvsession.VersionedStore],
-// [kvsession.Toucher] (which keeps the version), [kvsession.Lister],
-// [kvsession.ExpiredDeleter] and [kvsession.UserIndex]. Get, Set
+// Store implements the whole [kvsession.Store] contract (its Touch keeps
+// the version) and both optional capabilities, [kvsession.Lister] and
+// [kvsession.ExpiredDeleter]. Get, Set
 // (INSERT ... ON DUPLICATE KEY UPDATE), Delete, Touch, CompareAndSwap and
 // CompareAndDelete are one statement each. CompareAndSwap and
 // CompareAndDelete run a second SELECT only when they change no row, to tell

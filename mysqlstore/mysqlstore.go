@@ -20,11 +20,9 @@ import (
 )
 
 var (
-	_ kvsession.VersionedStore = (*Store)(nil)
-	_ kvsession.Toucher        = (*Store)(nil)
+	_ kvsession.Store          = (*Store)(nil)
 	_ kvsession.Lister         = (*Store)(nil)
 	_ kvsession.ExpiredDeleter = (*Store)(nil)
-	_ kvsession.UserIndex      = (*Store)(nil)
 )
 
 // DefaultTable is the session table's name when [Options].Table is empty.
@@ -457,7 +455,7 @@ func (s *Store) whyNot(ctx context.Context, op, key string, now int64) error {
 	return fmt.Errorf("mysqlstore: %s: %w", op, &kvsession.ConflictError{Current: current})
 }
 
-// CompareAndSwap implements [kvsession.VersionedStore].
+// CompareAndSwap implements [kvsession.Store].
 func (s *Store) CompareAndSwap(ctx context.Context, key string, value []byte, expiresAt time.Time, old uint64) error {
 	const op = "compare and swap"
 	if err := ctx.Err(); err != nil {
@@ -479,7 +477,7 @@ func (s *Store) CompareAndSwap(ctx context.Context, key string, value []byte, ex
 	return nil
 }
 
-// CompareAndDelete implements [kvsession.VersionedStore].
+// CompareAndDelete implements [kvsession.Store].
 func (s *Store) CompareAndDelete(ctx context.Context, key string, old uint64) error {
 	const op = "compare and delete"
 	if err := ctx.Err(); err != nil {
@@ -499,7 +497,7 @@ func (s *Store) CompareAndDelete(ctx context.Context, key string, old uint64) er
 	return nil
 }
 
-// Touch implements [kvsession.Toucher]. It keeps the record's version.
+// Touch implements [kvsession.Store]. It keeps the record's version.
 func (s *Store) Touch(ctx context.Context, key string, expiresAt time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("mysqlstore: touch: %w", err)

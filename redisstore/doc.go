@@ -63,8 +63,9 @@
 //
 // # Capabilities
 //
-// Store implements [kvsession.VersionedStore], [kvsession.Toucher],
-// [kvsession.Lister] and [kvsession.UserIndex].
+// Store implements the whole [kvsession.Store] contract and
+// [kvsession.Lister]; Redis expires keys by itself, so it needs no
+// [kvsession.ExpiredDeleter].
 //
 // [Store.Keys] walks the records with SCAN, never KEYS, one batch at a
 // time: on a cluster it scans every master in turn, on a [redis.Ring] every

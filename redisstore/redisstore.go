@@ -16,10 +16,8 @@ import (
 )
 
 var (
-	_ kvsession.VersionedStore = (*Store)(nil)
-	_ kvsession.Toucher        = (*Store)(nil)
-	_ kvsession.Lister         = (*Store)(nil)
-	_ kvsession.UserIndex      = (*Store)(nil)
+	_ kvsession.Store  = (*Store)(nil)
+	_ kvsession.Lister = (*Store)(nil)
 )
 
 // DefaultPrefix is the key namespace of a Store whose Options leave Prefix
@@ -359,7 +357,7 @@ func (s *Store) runScript(ctx context.Context, op string, sc *redis.Script, key 
 	return fmt.Errorf("redisstore: %s: unexpected script reply %T", op, res)
 }
 
-// CompareAndSwap implements [kvsession.VersionedStore] with one script
+// CompareAndSwap implements [kvsession.Store] with one script
 // that compares the version and SETs the record with its expiry. On a
 // version conflict the same script returns the current record, in a
 // *kvsession.ConflictError.
@@ -372,7 +370,7 @@ func (s *Store) CompareAndSwap(ctx context.Context, key string, value []byte, ex
 	return s.runScript(ctx, "compare and swap", casScript, key, versionBytes(old), rec, strconv.FormatInt(ms, 10))
 }
 
-// CompareAndDelete implements [kvsession.VersionedStore] with one script.
+// CompareAndDelete implements [kvsession.Store] with one script.
 // With [Options.WaitReplicas] the script is followed by WAIT on the same
 // connection, unless it found another version (which deleted nothing).
 func (s *Store) CompareAndDelete(ctx context.Context, key string, old uint64) error {
@@ -501,7 +499,7 @@ func (s *Store) runWaiting(ctx context.Context, op string, sc *redis.Script, key
 	return res, nil
 }
 
-// Touch implements [kvsession.Toucher] with one script that rewrites the
+// Touch implements [kvsession.Store] with one script that rewrites the
 // expiry in the record's header and the key's TTL, leaving the value and
 // the version alone. An expiresAt in the past deletes the record.
 func (s *Store) Touch(ctx context.Context, key string, expiresAt time.Time) error {

@@ -111,8 +111,9 @@ func (p *problems) report(t testing.TB, what string) {
 // and the handler records every request that saw something else: an empty
 // session where there was one, or another user's data.
 type app struct {
-	bad      problems     // what handlers saw that they must not have
-	loadErrs atomic.Int64 // handlers that got an error wrapping ErrLoad
+	bad       problems     // what handlers saw that they must not have
+	loadErrs  atomic.Int64 // handlers that got an error wrapping ErrLoad
+	storeErrs atomic.Int64 // Regenerate or Destroy calls that met a store error
 }
 
 // result is the application's response body.
@@ -174,6 +175,15 @@ func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				a.loadErrs.Add(1)
 				return
 			}
+			if errors.Is(err, errStoreWork) {
+				// Regenerate or Destroy met the store down: they do their
+				// store work at once and return its error, which an
+				// application answers as the middleware would. The old
+				// session is left as it was.
+				a.storeErrs.Add(1)
+				http.Error(w, "session store unavailable", http.StatusServiceUnavailable)
+				return
+			}
 			a.bad.add("op %s: unexpected session error: %v", op, err)
 			http.Error(w, "unexpected session error", http.StatusInternalServerError)
 			return
@@ -188,10 +198,26 @@ func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(&res)
 }
 
+// errStoreWork marks an error of Regenerate or Destroy, which do their
+// store work when called: a store error, not a bug of the handler's.
+var errStoreWork = errors.New("session store work failed")
+
+// storeWork marks err, from Regenerate or Destroy, as the store's. An error
+// wrapping ErrEnded is no failure: the session ended concurrently.
+func storeWork(err error) error {
+	if err == nil || errors.Is(err, kvsession.ErrLoad) {
+		return err
+	}
+	if errors.Is(err, kvsession.ErrEnded) {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", errStoreWork, err)
+}
+
 func (a *app) login(r *http.Request, s *kvsession.Session, name string) error {
 	var err error
 	timed(r, func() {
-		if err = s.Regenerate(); err != nil {
+		if err = storeWork(s.Regenerate()); err != nil {
 			return
 		}
 		if err = s.Set("user", name); err != nil {
@@ -245,9 +271,9 @@ func (a *app) op(r *http.Request, s *kvsession.Session, op string, q url.Values,
 		case "set":
 			err = s.Set(q.Get("k"), q.Get("v"))
 		case "regen":
-			err = s.Regenerate()
+			err = storeWork(s.Regenerate())
 		case "destroy":
-			err = s.Destroy()
+			err = storeWork(s.Destroy())
 		case "dump":
 			var keys []string
 			if keys, err = s.Keys(); err != nil {

@@ -101,9 +101,8 @@
 //
 // # Capabilities
 //
-// Store implements every optional capability: [kvsession.VersionedStore],
-// [kvsession.Toucher], [kvsession.Lister], [kvsession.ExpiredDeleter] and
-// [kvsession.UserIndex].
+// Store implements the whole [kvsession.Store] contract and both optional
+// capabilities, [kvsession.Lister] and [kvsession.ExpiredDeleter].
 //
 // # Caveats
 //

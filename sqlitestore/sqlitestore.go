@@ -15,11 +15,9 @@ import (
 )
 
 var (
-	_ kvsession.VersionedStore = (*Store)(nil)
-	_ kvsession.Toucher        = (*Store)(nil)
+	_ kvsession.Store          = (*Store)(nil)
 	_ kvsession.Lister         = (*Store)(nil)
 	_ kvsession.ExpiredDeleter = (*Store)(nil)
-	_ kvsession.UserIndex      = (*Store)(nil)
 )
 
 // DefaultTable is the name of the sessions table when [Options.Table] is
@@ -254,7 +252,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// CompareAndSwap implements [kvsession.VersionedStore].
+// CompareAndSwap implements [kvsession.Store].
 func (s *Store) CompareAndSwap(ctx context.Context, key string, value []byte, expiresAt time.Time, old uint64) error {
 	const op = "compare and swap"
 	if err := ctx.Err(); err != nil {
@@ -268,7 +266,7 @@ func (s *Store) CompareAndSwap(ctx context.Context, key string, value []byte, ex
 		value, millis(expiresAt), int64(newVersion(old)), []byte(key), versionArg(old), now)
 }
 
-// CompareAndDelete implements [kvsession.VersionedStore].
+// CompareAndDelete implements [kvsession.Store].
 func (s *Store) CompareAndDelete(ctx context.Context, key string, old uint64) error {
 	const op = "compare and delete"
 	if err := ctx.Err(); err != nil {
@@ -318,7 +316,7 @@ func (s *Store) conditional(ctx context.Context, op, key string, now int64, old 
 	return fmt.Errorf("sqlitestore: %s: %w", op, &kvsession.ConflictError{Current: current})
 }
 
-// Touch implements [kvsession.Toucher]. It keeps the record's version.
+// Touch implements [kvsession.Store]. It keeps the record's version.
 func (s *Store) Touch(ctx context.Context, key string, expiresAt time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("sqlitestore: touch: %w", err)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -133,6 +134,9 @@ func runSessionTests(t *testing.T, h Harness) {
 		{"RegenerateRace", testRegenerateRace},
 		{"InstancesShareSessions", testInstancesShare},
 		{"UserSessions", testUserSessions},
+		{"RevokeUserRacesRegenerate", testRevokeRace},
+		{"ReplayDeleteAndClear", testReplayDeleteAndClear},
+		{"Model", testModel},
 		{"LongAndWeirdUsers", testLongUsers},
 		{"HostileCookies", testHostileCookies},
 		{"CorruptRecords", testCorruptRecords},
@@ -205,7 +209,15 @@ func testSameKey(t *testing.T, e *sessionEnv) {
 // release before changing it and saving. It returns a function that
 // releases it and waits for it to finish.
 func pausedRequest(t *testing.T, m *kvsession.Manager, cookie string) (release func() string) {
-	loaded, proceed, done := make(chan struct{}), make(chan struct{}), make(chan string)
+	return pausedChange(t, m, cookie, func(s *kvsession.Session) error { return s.Set("late", "write") })
+}
+
+// pausedChange starts a request that loads the session, then waits for
+// release before making change and saving. If the load fails, the request
+// ends at once and the test fails instead of hanging.
+func pausedChange(t *testing.T, m *kvsession.Manager, cookie string, change func(s *kvsession.Session) error) (release func() string) {
+	t.Helper()
+	loaded, proceed, done := make(chan struct{}), make(chan struct{}), make(chan string, 1)
 	go func() {
 		done <- serve(t, m, cookie, func(s *kvsession.Session) error {
 			if _, err := s.Has("x"); err != nil {
@@ -213,13 +225,131 @@ func pausedRequest(t *testing.T, m *kvsession.Manager, cookie string) (release f
 			}
 			close(loaded)
 			<-proceed
-			return s.Set("late", "write")
+			return change(s)
 		})
 	}()
-	<-loaded
+	select {
+	case <-loaded:
+	case c := <-done:
+		t.Fatalf("the paused request ended before it loaded the session (cookie %q)", c)
+	}
 	return func() string {
 		close(proceed)
 		return <-done
+	}
+}
+
+// testReplayDeleteAndClear: a Delete or Clear whose save meets a concurrent
+// change is replayed onto the newer session, as the package documents: the
+// deleted key stays deleted, the concurrent change to another key lands;
+// a Clear removes what it saw and what the concurrent save added.
+func testReplayDeleteAndClear(t *testing.T, e *sessionEnv) {
+	cookie := newSession(t, e.m, "a", "1", "b", "2")
+	release := pausedChange(t, e.m, cookie, func(s *kvsession.Session) error { return s.Delete("a") })
+	serve(t, e.m, cookie, func(s *kvsession.Session) error { return s.Set("c", "3") })
+	release()
+	if got := values(t, e.m, cookie); got["a"] != "" || got["b"] != "2" || got["c"] != "3" {
+		t.Errorf("a Delete replayed after a concurrent Set: %v, want a gone, b and c kept", got)
+	}
+	release = pausedChange(t, e.m, cookie, func(s *kvsession.Session) error {
+		if err := s.Clear(); err != nil {
+			return err
+		}
+		return s.Set("after", "clear")
+	})
+	serve(t, e.m, cookie, func(s *kvsession.Session) error { return s.Set("d", "4") })
+	release()
+	if got := values(t, e.m, cookie); len(got) != 1 || got["after"] != "clear" {
+		t.Errorf("a Clear replayed after a concurrent Set: %v, want only the value set after the Clear", got)
+	}
+}
+
+// revokeTrials bounds testRevokeRace.
+const revokeTrials = 20
+
+// testRevokeRace: "log out everywhere" while a stolen cookie regenerates
+// its session in a loop. Once RevokeUser returns, no session of the user
+// that existed before the call may be usable: every cookie the loop ever
+// obtained must read as empty, in every trial.
+func testRevokeRace(t *testing.T, e *sessionEnv) {
+	user := e.prefix + "victim"
+	survivors := 0
+	for trial := range revokeTrials {
+		cookie := newSession(t, e.m, "secret", "s3cret")
+		cookie = serve(t, e.m, cookie, func(s *kvsession.Session) error {
+			if err := s.SetUser(user); err != nil {
+				return err
+			}
+			return s.Regenerate()
+		})
+		var (
+			mu      sync.Mutex
+			cookies = []string{cookie}
+			rounds  atomic.Int64
+			revoked = make(chan struct{})
+			stopped = make(chan struct{})
+		)
+		go func() { // the attacker: regenerate, again and again
+			defer close(stopped)
+			after := 0
+			for i := 0; i < 500 && after < 3; i++ {
+				select {
+				case <-revoked:
+					after++
+				default:
+				}
+				next := serveRequest(t, e.m, cookie, func(r *http.Request) error {
+					if err := kvsession.From(r).Regenerate(); err != nil && !errors.Is(err, kvsession.ErrEnded) {
+						return err
+					}
+					return nil
+				})
+				rounds.Add(1)
+				if next == "" || next == "deleted" {
+					return // the session ended
+				}
+				cookie = next
+				mu.Lock()
+				cookies = append(cookies, next)
+				mu.Unlock()
+			}
+		}()
+		for rounds.Load() < int64(1+trial%3) {
+			runtime.Gosched()
+		}
+		if _, err := e.m.RevokeUser(t.Context(), user, false); err != nil {
+			t.Fatalf("RevokeUser: %v", err)
+		}
+		close(revoked)
+		<-stopped
+		mu.Lock()
+		for _, c := range cookies {
+			if got := values(t, e.m, c); len(got) != 0 {
+				survivors++
+				t.Errorf("trial %d: a cookie of the revoked user still reads %v", trial, got)
+				break
+			}
+		}
+		mu.Unlock()
+		if infos, err := e.m.UserSessions(t.Context(), user); err != nil || len(infos) != 0 {
+			t.Errorf("trial %d: UserSessions after RevokeUser = %d, %v; want none", trial, len(infos), err)
+		}
+	}
+	if survivors > 0 {
+		t.Errorf("%d of %d trials had a session survive RevokeUser", survivors, revokeTrials)
+	}
+	// A new login after the revocations works.
+	c := serve(t, e.m, newSession(t, e.m, "fresh", "login"), func(s *kvsession.Session) error {
+		if err := s.SetUser(user); err != nil {
+			return err
+		}
+		return s.Regenerate()
+	})
+	if got := values(t, e.m, c); got["fresh"] != "login" {
+		t.Errorf("a login after RevokeUser reads %v", got)
+	}
+	if n, err := e.m.RevokeUser(t.Context(), user, false); err != nil || n != 1 {
+		t.Errorf("RevokeUser of the new login = %d, %v; want 1", n, err)
 	}
 }
 
@@ -318,9 +448,6 @@ func testInstancesShare(t *testing.T, e *sessionEnv) {
 // with IDs a store might mangle: each login keeps its session, is listed,
 // and is revoked.
 func testLongUsers(t *testing.T, e *sessionEnv) {
-	if _, ok := e.store.(kvsession.UserIndex); !ok {
-		t.Skip("store does not implement kvsession.UserIndex")
-	}
 	users := weirdUsers(e.prefix)
 	cookies := make([]string, len(users))
 	for i, user := range users {
@@ -350,9 +477,6 @@ func testLongUsers(t *testing.T, e *sessionEnv) {
 }
 
 func testUserSessions(t *testing.T, e *sessionEnv) {
-	if _, ok := e.store.(kvsession.UserIndex); !ok {
-		t.Skip("store does not implement kvsession.UserIndex")
-	}
 	user := e.prefix + "ada"
 	login := func() string {
 		c := newSession(t, e.m)

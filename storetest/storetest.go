@@ -11,9 +11,11 @@
 // Run it under the race detector (go test -race): the concurrency checks
 // are only as good as the detector watching them.
 //
-// The optional capabilities ([kvsession.VersionedStore], [kvsession.Toucher],
-// [kvsession.Lister], [kvsession.ExpiredDeleter], [kvsession.UserIndex]) are
-// checked when the store implements them and skipped otherwise.
+// Every method of the [kvsession.Store] contract is checked: conditional
+// writes, Touch and the user index included, since the manager's promises
+// rest on them. The optional capabilities ([kvsession.Lister],
+// [kvsession.ExpiredDeleter]) are checked when the store implements them and
+// skipped otherwise: a store without them still conforms.
 package storetest
 
 import (
@@ -149,10 +151,26 @@ func (e *env) wantExpiry(t *testing.T, got, want time.Time) {
 	}
 }
 
-// Run checks every property of the store contract, each in a subtest, and
-// then runs the store under a kvsession.Manager to check what applications
-// rely on: no lost updates, no resurrection, per-user sessions.
+// Run checks the store with RunStore, then RunSessions.
 func Run(t *testing.T, h Harness) {
+	RunStore(t, h)
+	runSessionTests(t, h)
+}
+
+// RunSessions runs the store under a kvsession.Manager to check what
+// applications rely on, each in a subtest named "Sessions/...": no lost
+// updates, no resurrection, per-user sessions, airtight revocation, and a
+// model-based check of seeded random request sequences.
+func RunSessions(t *testing.T, h Harness) {
+	if h.NewStore == nil {
+		t.Fatal("storetest: Harness.NewStore is nil")
+	}
+	runSessionTests(t, h)
+}
+
+// RunStore checks every property of the store contract, each in a
+// subtest, calling the store directly.
+func RunStore(t *testing.T, h Harness) {
 	if h.NewStore == nil {
 		t.Fatal("storetest: Harness.NewStore is nil")
 	}
@@ -188,7 +206,6 @@ func Run(t *testing.T, h Harness) {
 			tt.fn(t, newEnv(t, h))
 		})
 	}
-	runSessionTests(t, h)
 }
 
 func testMissing(t *testing.T, e *env) {
@@ -275,13 +292,15 @@ func testExpiry(t *testing.T, e *env) {
 	e.clock.Advance(2*step + e.gran)
 	e.wantMissing(t, short)
 	e.mustGet(t, long)
-	if vs, ok := e.store.(kvsession.VersionedStore); ok {
+	{
+		vs := e.store
 		if err := vs.CompareAndSwap(t.Context(), short, []byte("x"), e.later(), 0); !errors.Is(err, kvsession.ErrNotFound) {
 			t.Errorf("CompareAndSwap on an expired record = %v, want ErrNotFound", err)
 		}
 		e.wantMissing(t, short)
 	}
-	if ts, ok := e.store.(kvsession.Toucher); ok {
+	{
+		ts := e.store
 		if err := ts.Touch(t.Context(), short, e.later()); !errors.Is(err, kvsession.ErrNotFound) {
 			t.Errorf("Touch on an expired record = %v, want ErrNotFound", err)
 		}
@@ -416,12 +435,14 @@ func testCancelled(t *testing.T, e *env) {
 	check("Get", err)
 	check("Set", e.store.Set(ctx, k, []byte("changed"), e.later()))
 	check("Delete", e.store.Delete(ctx, k))
-	if vs, ok := e.store.(kvsession.VersionedStore); ok {
+	{
+		vs := e.store
 		v := e.mustGet(t, k).Version
 		check("CompareAndSwap", vs.CompareAndSwap(ctx, k, []byte("changed"), e.later(), v))
 		check("CompareAndDelete", vs.CompareAndDelete(ctx, k, v))
 	}
-	if ts, ok := e.store.(kvsession.Toucher); ok {
+	{
+		ts := e.store
 		check("Touch", ts.Touch(ctx, k, e.later()))
 	}
 	if ls, ok := e.store.(kvsession.Lister); ok {
@@ -431,7 +452,8 @@ func testCancelled(t *testing.T, e *env) {
 		_, err := ds.DeleteExpired(ctx)
 		check("DeleteExpired", err)
 	}
-	if us, ok := e.store.(kvsession.UserIndex); ok {
+	{
+		us := e.store
 		check("AddUserKey", us.AddUserKey(ctx, e.key("user"), k, e.later()))
 		_, err := us.UserKeys(ctx, e.key("user"))
 		check("UserKeys", err)
@@ -443,10 +465,7 @@ func testCancelled(t *testing.T, e *env) {
 }
 
 func testVersioned(t *testing.T, e *env) {
-	vs, ok := e.store.(kvsession.VersionedStore)
-	if !ok {
-		t.Skip("store does not implement kvsession.VersionedStore")
-	}
+	vs := e.store
 	ctx := t.Context()
 	k := e.key("versioned")
 	if err := vs.CompareAndSwap(ctx, k, []byte("v"), e.later(), 0); !errors.Is(err, kvsession.ErrNotFound) {
@@ -509,10 +528,7 @@ func testVersioned(t *testing.T, e *env) {
 // testVersionedConcurrent increments a counter from many goroutines with
 // read, compare-and-swap, retry: no increment may be lost.
 func testVersionedConcurrent(t *testing.T, e *env) {
-	vs, ok := e.store.(kvsession.VersionedStore)
-	if !ok {
-		t.Skip("store does not implement kvsession.VersionedStore")
-	}
+	vs := e.store
 	const workers, increments = 8, 10
 	k := e.key("counter")
 	e.mustSet(t, k, []byte("0"), e.later())
@@ -556,10 +572,7 @@ func testVersionedConcurrent(t *testing.T, e *env) {
 }
 
 func testTouch(t *testing.T, e *env) {
-	ts, ok := e.store.(kvsession.Toucher)
-	if !ok {
-		t.Skip("store does not implement kvsession.Toucher")
-	}
+	ts := e.store
 	ctx := t.Context()
 	k := e.key("touch")
 	if err := ts.Touch(ctx, k, e.later()); !errors.Is(err, kvsession.ErrNotFound) {
@@ -664,10 +677,7 @@ func testDeleteExpired(t *testing.T, e *env) {
 }
 
 func testUserIndex(t *testing.T, e *env) {
-	us, ok := e.store.(kvsession.UserIndex)
-	if !ok {
-		t.Skip("store does not implement kvsession.UserIndex")
-	}
+	us := e.store
 	ctx := t.Context()
 	alice, bob := e.key("alice"), e.key("bob")
 	userKeys := func(user string) []string {
@@ -739,10 +749,7 @@ func weirdUsers(prefix string) []string {
 }
 
 func testUserIndexWeirdUsers(t *testing.T, e *env) {
-	us, ok := e.store.(kvsession.UserIndex)
-	if !ok {
-		t.Skip("store does not implement kvsession.UserIndex")
-	}
+	us := e.store
 	ctx := t.Context()
 	users := weirdUsers(e.prefix)
 	for i, u := range users {
@@ -796,10 +803,7 @@ func RunBenchmarks(b *testing.B, newStore func(b *testing.B) kvsession.Store) {
 	})
 	b.Run("GetCompareAndSwap", func(b *testing.B) {
 		s := newStore(b)
-		vs, ok := s.(kvsession.VersionedStore)
-		if !ok {
-			b.Skip("store does not implement kvsession.VersionedStore")
-		}
+		vs := s
 		k := prefix + "cas"
 		if err := s.Set(b.Context(), k, value, time.Now().Add(time.Hour)); err != nil {
 			b.Fatal(err)

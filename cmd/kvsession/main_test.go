@@ -21,6 +21,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -494,17 +495,19 @@ func TestParseInterspersed(t *testing.T) {
 }
 
 func TestProgress(t *testing.T) {
-	c, _, stderr := newCLI()
-	c.progressEvery = 5 * time.Millisecond
-	var n atomic.Int64
-	n.Store(42)
-	p := c.startProgress("stats", &n, "sessions read")
-	time.Sleep(50 * time.Millisecond)
-	p.end()
-	if got := stderr.String(); !strings.Contains(got, "stats: ") || !strings.Contains(got, "42 sessions read\n") {
-		t.Errorf("progress wrote %q", got)
-	}
-	c, _, stderr = newCLI() // progressEvery 0: silent
+	synctest.Test(t, func(t *testing.T) {
+		c, _, stderr := newCLI()
+		c.progressEvery = 5 * time.Millisecond
+		var n atomic.Int64
+		n.Store(42)
+		p := c.startProgress("stats", &n, "sessions read")
+		time.Sleep(12 * time.Millisecond) // two ticks of the bubble's fake clock
+		p.end()
+		if got := stderr.String(); strings.Count(got, "42 sessions read\n") != 2 || !strings.Contains(got, "stats: ") {
+			t.Errorf("progress after two ticks wrote %q, want two lines", got)
+		}
+	})
+	c, _, stderr := newCLI() // progressEvery 0: silent
 	c.startProgress("x", nil, "").end()
 	if stderr.String() != "" {
 		t.Errorf("silent progress wrote %q", stderr.String())

@@ -61,6 +61,9 @@ func (c *cli) stats(ctx context.Context, f *commonFlags) error {
 			return nil
 		}
 		seen[key] = true
+		if !o.m.IsSessionKey(key) {
+			return nil // a revocation mark, not a session
+		}
 		listed.Add(1)
 		e, err := o.store.Get(ctx, key)
 		if errors.Is(err, kvsession.ErrNotFound) {

@@ -9,45 +9,9 @@ import (
 	"time"
 )
 
-// The per-user index: which sessions belong to a user.
-
-func (m *Manager) index(ctx context.Context, r record, key string) error {
-	if r.user == "" || m.users == nil {
-		return nil
-	}
-	ctx, cancel := m.bound(ctx)
-	defer cancel()
-	if err := m.users.AddUserKey(ctx, r.user, key, m.deadline(r)); err != nil {
-		m.emit(ctx, Event{Kind: EventStoreError, LogID: logID(m.cfg.KeyPrefix, key), Err: err})
-		return fmt.Errorf("kvsession: index session: %w", err)
-	}
-	return nil
-}
-
-func (m *Manager) unindex(ctx context.Context, user, key string) error {
-	if user == "" || m.users == nil {
-		return nil
-	}
-	ctx, cancel := m.bound(ctx)
-	defer cancel()
-	if err := m.users.RemoveUserKey(ctx, user, key); err != nil {
-		m.emit(ctx, Event{Kind: EventStoreError, LogID: logID(m.cfg.KeyPrefix, key), Err: err})
-		return fmt.Errorf("kvsession: unindex session: %w", err)
-	}
-	return nil
-}
-
-// reindex updates the index after a save that may have changed the user
-// (from oldUser to r.user) or the key (from oldKey to key).
-func (m *Manager) reindex(ctx context.Context, oldUser string, r record, oldKey, key string) error {
-	if oldUser == r.user && oldKey == key {
-		return nil
-	}
-	if err := m.index(ctx, r, key); err != nil {
-		return err
-	}
-	return m.unindex(ctx, oldUser, oldKey)
-}
+// The operations on stored sessions by store key, for "list my devices",
+// "log out everywhere", and tools that inspect sessions while their clients
+// are away.
 
 // SessionInfo describes a stored session, for listing a user's devices.
 // It holds no session ID: Key is the store key (a hash of the ID), which
@@ -67,28 +31,19 @@ type SessionInfo struct {
 
 // UserSessions lists the live sessions bound to user (see
 // Session.SetUser), oldest first. If ctx is a request context under
-// Handler, the request's own session is marked Current. It returns an error
-// wrapping errors.ErrUnsupported if the store has no user index.
+// Handler, the request's own session is marked Current.
 func (m *Manager) UserSessions(ctx context.Context, user string) ([]SessionInfo, error) {
-	if m.users == nil {
-		return nil, fmt.Errorf("kvsession: user sessions: %w", errors.ErrUnsupported)
-	}
-	keys, err := m.userKeys(ctx, user)
+	c := m.c
+	keys, err := c.userKeys(ctx, user)
 	if err != nil {
 		return nil, err
 	}
-	current := ""
-	if s := FromContext(ctx); s != nil {
-		s.mu.Lock()
-		s.identify()
-		current = s.key
-		s.mu.Unlock()
-	}
+	current := FromContext(ctx).currentKey()
 	var infos []SessionInfo
 	for _, key := range keys {
 		info, err := m.Info(ctx, key)
 		if errors.Is(err, ErrNotFound) || (err == nil && info.User != user) {
-			m.unindex(ctx, user, key) // stale entry; a failure here is harmless
+			c.tidy(ctx, user, key) // a stale entry
 			continue
 		}
 		if err != nil {
@@ -101,43 +56,43 @@ func (m *Manager) UserSessions(ctx context.Context, user string) ([]SessionInfo,
 	return infos, nil
 }
 
-func (m *Manager) userKeys(ctx context.Context, user string) ([]string, error) {
-	sctx, cancel := m.bound(ctx)
-	defer cancel()
-	keys, err := m.users.UserKeys(sctx, user)
+// lookup reads and decodes the live session stored under key.
+func (c *core) lookup(ctx context.Context, key string) (record, Entry, error) {
+	e, err := c.get(ctx, key)
 	if err != nil {
-		return nil, fmt.Errorf("kvsession: user sessions: %w", err)
+		return record{}, e, err
 	}
-	return keys, nil
+	r, err := c.decode(e.Value)
+	if err != nil {
+		return record{}, e, fmt.Errorf("%w: %w", ErrNotFound, err)
+	}
+	if c.expired(&r, e.ExpiresAt, c.cfg.Now()) {
+		return record{}, e, fmt.Errorf("%w: expired", ErrNotFound)
+	}
+	return r, e, nil
 }
 
 // Info describes the session stored under key (a SessionInfo.Key). It
 // returns an error wrapping ErrNotFound if there is no live session there.
 func (m *Manager) Info(ctx context.Context, key string) (SessionInfo, error) {
-	e, err := m.get(ctx, key)
+	c := m.c
+	r, e, err := c.lookup(ctx, key)
 	if err != nil {
 		return SessionInfo{}, fmt.Errorf("kvsession: session info: %w", err)
 	}
-	r, err := m.decode(e.Value)
-	if err != nil {
-		return SessionInfo{}, fmt.Errorf("kvsession: session info: %w: %w", ErrNotFound, err)
-	}
-	if m.expired(r, e.ExpiresAt, m.cfg.Now()) {
-		return SessionInfo{}, fmt.Errorf("kvsession: session info: %w: expired", ErrNotFound)
-	}
 	lastSeen := r.updated
-	if m.cfg.IdleTimeout > 0 && !e.ExpiresAt.IsZero() {
-		if refreshed := e.ExpiresAt.Add(-m.cfg.IdleTimeout); refreshed.After(lastSeen) {
+	if c.cfg.IdleTimeout > 0 && !e.ExpiresAt.IsZero() {
+		if refreshed := e.ExpiresAt.Add(-c.cfg.IdleTimeout); refreshed.After(lastSeen) {
 			lastSeen = refreshed
 		}
 	}
 	exp := e.ExpiresAt
 	if exp.IsZero() {
-		exp = m.deadline(r)
+		exp = c.deadline(&r)
 	}
 	return SessionInfo{
 		Key:        key,
-		LogID:      logID(m.cfg.KeyPrefix, key),
+		LogID:      c.logID(key),
 		User:       r.user,
 		Created:    r.created,
 		LastSeen:   lastSeen,
@@ -153,16 +108,9 @@ func (m *Manager) Info(ctx context.Context, key string) (SessionInfo, error) {
 // inspect sessions. It returns an error wrapping ErrNotFound if there is no
 // live session there.
 func (m *Manager) Values(ctx context.Context, key string) (map[string]json.RawMessage, error) {
-	e, err := m.get(ctx, key)
+	r, _, err := m.c.lookup(ctx, key)
 	if err != nil {
 		return nil, fmt.Errorf("kvsession: session values: %w", err)
-	}
-	r, err := m.decode(e.Value)
-	if err != nil {
-		return nil, fmt.Errorf("kvsession: session values: %w: %w", ErrNotFound, err)
-	}
-	if m.expired(r, e.ExpiresAt, m.cfg.Now()) {
-		return nil, fmt.Errorf("kvsession: session values: %w: expired", ErrNotFound)
 	}
 	values := make(map[string]json.RawMessage, len(r.fields))
 	for _, f := range r.fields {
@@ -171,52 +119,71 @@ func (m *Manager) Values(ctx context.Context, key string) (map[string]json.RawMe
 	return values, nil
 }
 
-// Revoke deletes the session stored under key (a SessionInfo.Key) at
-// once: its cookie is worthless from then on, on every instance sharing the
-// store.
+// Revoke deletes the session stored under key (a SessionInfo.Key): its
+// cookie is worthless from then on, on every instance sharing the store.
+// The delete is done when Revoke returns nil; it is not cancelled by ctx's
+// cancellation, only bounded by the store timeout.
 func (m *Manager) Revoke(ctx context.Context, key string) error {
+	c := m.c
+	ctx, cancel := c.detached(ctx)
+	defer cancel()
 	var user string
 	if info, err := m.Info(ctx, key); err == nil {
 		user = info.User
 	}
-	if err := m.del(ctx, key); err != nil {
+	if err := c.del(ctx, key); err != nil {
+		c.emit(ctx, Event{Kind: EventStoreError, LogID: c.logID(key), Err: err})
 		return fmt.Errorf("kvsession: revoke: %w", err)
 	}
-	m.emit(ctx, Event{Kind: EventDestroyed, LogID: logID(m.cfg.KeyPrefix, key)})
-	return m.unindex(ctx, user, key)
+	c.emit(ctx, Event{Kind: EventDestroyed, LogID: c.logID(key)})
+	c.tidy(ctx, user, key)
+	return nil
 }
 
 // RevokeUser deletes every session bound to user, except the session of
 // the request whose context is ctx when keepCurrent is set ("log out my
-// other devices"). It returns how many it deleted.
+// other devices"), and returns how many index entries it removed.
+//
+// It is airtight: once it returns nil, no session bound to the user before
+// the call can be used again, on any instance, even one that was
+// regenerating its ID during the call. It first writes a new revocation
+// mark for the user, then deletes what the index names; a session that
+// binds a new ID to the user checks the mark after indexing that ID, and
+// gives the ID up if the mark changed (its Regenerate returns ErrEnded).
+// A new login after the call works. The store work is not cancelled by
+// ctx's cancellation, each call only bounded by the store timeout. Call it
+// before the response's first byte when keepCurrent is set, so that the
+// current session's record learns the new mark.
 func (m *Manager) RevokeUser(ctx context.Context, user string, keepCurrent bool) (int, error) {
-	if m.users == nil {
-		return 0, fmt.Errorf("kvsession: revoke user: %w", errors.ErrUnsupported)
+	c := m.c
+	detached := context.WithoutCancel(ctx)
+	mark, err := c.newMark(detached, user)
+	if err != nil {
+		return 0, fmt.Errorf("kvsession: revoke user: %w", err)
 	}
-	keys, err := m.userKeys(ctx, user)
+	keys, err := c.userKeys(detached, user)
 	if err != nil {
 		return 0, err
 	}
 	current := ""
-	if s := FromContext(ctx); keepCurrent && s != nil {
-		s.mu.Lock()
-		s.identify()
-		current = s.key
-		s.mu.Unlock()
+	if keepCurrent {
+		current = FromContext(ctx).currentKey()
 	}
 	n := 0
 	for _, key := range keys {
 		if key == current {
 			continue
 		}
-		if err := m.del(ctx, key); err != nil {
+		if err := c.del(detached, key); err != nil {
+			c.emit(ctx, Event{Kind: EventStoreError, LogID: c.logID(key), Err: err})
 			return n, fmt.Errorf("kvsession: revoke user: %w", err)
 		}
-		m.emit(ctx, Event{Kind: EventDestroyed, LogID: logID(m.cfg.KeyPrefix, key)})
-		if err := m.unindex(ctx, user, key); err != nil {
-			return n, err
-		}
+		c.emit(ctx, Event{Kind: EventDestroyed, LogID: c.logID(key)})
+		c.tidy(detached, user, key)
 		n++
+	}
+	if current != "" {
+		FromContext(ctx).adoptMark(user, mark)
 	}
 	return n, nil
 }
@@ -227,7 +194,7 @@ func (m *Manager) RevokeUser(ctx context.Context, user string, keepCurrent bool)
 // native expiry, such as Redis, need none). This is Flask-KVSession's
 // cleanup_sessions.
 func (m *Manager) Cleanup(ctx context.Context) (int, error) {
-	d, ok := m.store.(ExpiredDeleter)
+	d, ok := m.c.store.(ExpiredDeleter)
 	if !ok {
 		return 0, fmt.Errorf("kvsession: cleanup: %w", errors.ErrUnsupported)
 	}
@@ -245,7 +212,7 @@ func (m *Manager) Cleanup(ctx context.Context) (int, error) {
 //
 //	go m.CleanupEvery(ctx, 10*time.Minute)
 func (m *Manager) CleanupEvery(ctx context.Context, interval time.Duration) error {
-	if _, ok := m.store.(ExpiredDeleter); !ok {
+	if _, ok := m.c.store.(ExpiredDeleter); !ok {
 		return fmt.Errorf("kvsession: cleanup: %w", errors.ErrUnsupported)
 	}
 	t := time.NewTicker(interval)
@@ -256,7 +223,7 @@ func (m *Manager) CleanupEvery(ctx context.Context, interval time.Duration) erro
 			return ctx.Err()
 		case <-t.C:
 			if _, err := m.Cleanup(ctx); err != nil && ctx.Err() == nil {
-				m.emit(ctx, Event{Kind: EventStoreError, Err: err})
+				m.c.emit(ctx, Event{Kind: EventStoreError, Err: err})
 			}
 		}
 	}

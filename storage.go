@@ -1,0 +1,223 @@
+package kvsession
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// core is the layer under Manager and Session: the frozen Config, the
+// cookie signer, and every call to the store, each bounded by the store
+// timeout and reported as events. Manager and Session call it; it calls
+// nothing above it.
+type core struct {
+	cfg       Config
+	store     Store
+	unbounded bool // the store's type never blocks: no deadlines
+	signer    *signer
+	cookieFmt cookieFormat
+}
+
+// bound returns ctx limited to StoreTimeout, or ctx itself when its
+// deadline is already that close (inside a save) or when the store never
+// blocks, saving a timer.
+func (c *core) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if c.unbounded {
+		return ctx, func() {}
+	}
+	if d, ok := ctx.Deadline(); ok && time.Until(d) <= c.cfg.StoreTimeout {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, c.cfg.StoreTimeout)
+}
+
+// detached returns a context for store work that must finish once begun
+// (Destroy, Regenerate, revocations): it keeps ctx's values but not its
+// cancellation, so a client that goes away cannot stop it halfway, and it
+// is bounded by the store timeout, so a hung store cannot hold it forever.
+func (c *core) detached(ctx context.Context) (context.Context, context.CancelFunc) {
+	if c.unbounded {
+		return context.WithoutCancel(ctx), func() {}
+	}
+	return context.WithTimeout(context.WithoutCancel(ctx), c.cfg.StoreTimeout)
+}
+
+func (c *core) get(ctx context.Context, key string) (Entry, error) {
+	ctx, cancel := c.bound(ctx)
+	defer cancel()
+	return c.store.Get(ctx, key)
+}
+
+func (c *core) set(ctx context.Context, key string, v []byte, exp time.Time) error {
+	ctx, cancel := c.bound(ctx)
+	defer cancel()
+	return c.store.Set(ctx, key, v, exp)
+}
+
+func (c *core) cas(ctx context.Context, key string, v []byte, exp time.Time, old uint64) error {
+	ctx, cancel := c.bound(ctx)
+	defer cancel()
+	return c.store.CompareAndSwap(ctx, key, v, exp, old)
+}
+
+func (c *core) cad(ctx context.Context, key string, old uint64) error {
+	ctx, cancel := c.bound(ctx)
+	defer cancel()
+	return c.store.CompareAndDelete(ctx, key, old)
+}
+
+func (c *core) del(ctx context.Context, key string) error {
+	ctx, cancel := c.bound(ctx)
+	defer cancel()
+	return c.store.Delete(ctx, key)
+}
+
+func (c *core) touch(ctx context.Context, key string, exp time.Time) error {
+	ctx, cancel := c.bound(ctx)
+	defer cancel()
+	return c.store.Touch(ctx, key, exp)
+}
+
+// index records that key belongs to r's user.
+func (c *core) index(ctx context.Context, r *record, key string) error {
+	if r.user == "" {
+		return nil
+	}
+	sctx, cancel := c.bound(ctx)
+	defer cancel()
+	if err := c.store.AddUserKey(sctx, r.user, key, c.deadline(r)); err != nil {
+		c.emit(ctx, Event{Kind: EventStoreError, LogID: c.logID(key), Err: err})
+		return fmt.Errorf("kvsession: index session: %w", err)
+	}
+	return nil
+}
+
+// unindex forgets that key belongs to user.
+func (c *core) unindex(ctx context.Context, user, key string) error {
+	if user == "" {
+		return nil
+	}
+	sctx, cancel := c.bound(ctx)
+	defer cancel()
+	if err := c.store.RemoveUserKey(sctx, user, key); err != nil {
+		c.emit(ctx, Event{Kind: EventStoreError, LogID: c.logID(key), Err: err})
+		return fmt.Errorf("kvsession: unindex session: %w", err)
+	}
+	return nil
+}
+
+// tidy removes an index entry that is stale once a session has moved or
+// ended. The session's own work is done; a failure leaves an entry that
+// names a missing record, which every reader of the index skips and
+// removes, so it is reported (EventStoreError) and not returned.
+func (c *core) tidy(ctx context.Context, user, key string) {
+	_ = c.unindex(ctx, user, key)
+}
+
+func (c *core) userKeys(ctx context.Context, user string) ([]string, error) {
+	sctx, cancel := c.bound(ctx)
+	defer cancel()
+	keys, err := c.store.UserKeys(sctx, user)
+	if err != nil {
+		return nil, fmt.Errorf("kvsession: user sessions: %w", err)
+	}
+	return keys, nil
+}
+
+// markKey returns the store key of user's revocation mark: the prefix,
+// "!r:" (never part of a session key, which is URL-safe base64) and a
+// hash of the user ID.
+func (c *core) markKey(user string) string {
+	sum := sha256.Sum256([]byte(user))
+	return c.cfg.KeyPrefix + "!r:" + b64.EncodeToString(sum[:])
+}
+
+// mark returns user's current revocation mark: "" if the user was never
+// revoked (or the mark has outlived every session it could concern).
+func (c *core) mark(ctx context.Context, user string) (string, error) {
+	e, err := c.get(ctx, c.markKey(user))
+	switch {
+	case err == nil:
+		return string(e.Value), nil
+	case errors.Is(err, ErrNotFound):
+		return "", nil
+	default:
+		c.emit(ctx, Event{Kind: EventStoreError, Err: err})
+		return "", fmt.Errorf("kvsession: read revocation mark: %w", err)
+	}
+}
+
+// newMark writes a new revocation mark for user and returns it. It lives
+// as long as any session bound before it can: Config.Lifetime.
+func (c *core) newMark(ctx context.Context, user string) (string, error) {
+	var b [16]byte
+	rand.Read(b[:])
+	m := b64.EncodeToString(b[:])
+	if err := c.set(ctx, c.markKey(user), []byte(m), c.cfg.Now().Add(c.cfg.Lifetime)); err != nil {
+		c.emit(ctx, Event{Kind: EventStoreError, Err: err})
+		return "", fmt.Errorf("kvsession: write revocation mark: %w", err)
+	}
+	return m, nil
+}
+
+func (c *core) decode(b []byte) (record, error) {
+	if len(b) > c.cfg.MaxRecordBytes {
+		return record{}, fmt.Errorf("%w: %d bytes, above MaxRecordBytes", errCorrupt, len(b))
+	}
+	return decodeRecord(b)
+}
+
+func (c *core) encode(r *record) ([]byte, error) {
+	b := r.encode()
+	if len(b) > c.cfg.MaxRecordBytes {
+		return nil, fmt.Errorf("%w: %d bytes, above MaxRecordBytes %d", ErrTooLarge, len(b), c.cfg.MaxRecordBytes)
+	}
+	return b, nil
+}
+
+// deadline returns the end of a session's absolute lifetime: the one
+// recorded at its creation, or, for a record written before deadlines
+// were recorded, its creation plus Config.Lifetime.
+func (c *core) deadline(r *record) time.Time {
+	if !r.deadline.IsZero() {
+		return r.deadline
+	}
+	return r.created.Add(c.cfg.Lifetime)
+}
+
+// expired reports whether a loaded session is past its lifetime or idle
+// deadline, judged by the manager's clock.
+func (c *core) expired(r *record, expiresAt, now time.Time) bool {
+	if !now.Before(c.deadline(r)) {
+		return true
+	}
+	return !expiresAt.IsZero() && !now.Before(expiresAt)
+}
+
+// expiry returns when a session saved now expires in the store.
+func (c *core) expiry(r *record, now time.Time) time.Time {
+	exp := c.deadline(r)
+	if c.cfg.IdleTimeout > 0 {
+		if idle := now.Add(c.cfg.IdleTimeout); idle.Before(exp) {
+			exp = idle
+		}
+	}
+	return exp
+}
+
+// newID returns a fresh random session ID and its storage key.
+func (c *core) newID() ([]byte, string, error) {
+	id := make([]byte, c.cfg.IDBits/8)
+	if c.cfg.Rand == nil {
+		rand.Read(id) // never fails
+	} else if _, err := io.ReadFull(c.cfg.Rand, id); err != nil {
+		return nil, "", fmt.Errorf("kvsession: new session ID: %w", err)
+	}
+	return id, storageKey(c.cfg.KeyPrefix, id), nil
+}
+
+func (c *core) logID(key string) string { return logID(c.cfg.KeyPrefix, key) }

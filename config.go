@@ -90,6 +90,17 @@ type Config struct {
 	// Default: 24 hours. This is Flask's PERMANENT_SESSION_LIFETIME.
 	Lifetime time.Duration
 
+	// NoStoreTTL keeps the session's expiry out of the store: records are
+	// written without an engine TTL (Redis keys without expiry, memcached
+	// items without one, SQL rows and files without an expiry of their
+	// own), the manager alone enforces Lifetime and IdleTimeout from the
+	// deadlines each record carries, and Manager.Cleanup removes expired
+	// records on every store that can list its keys (Redis included, with
+	// SCAN). An idle refresh then rewrites the record instead of touching
+	// it. Default: false, the store's TTL is set, as Flask-KVSession's
+	// SESSION_SET_TTL (default True) does.
+	NoStoreTTL bool
+
 	// IdleTimeout ends a session that has not been used for this long,
 	// enforced on the server. Default: 0, no idle timeout.
 	IdleTimeout time.Duration

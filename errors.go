@@ -40,6 +40,17 @@ var (
 	// changing it. Its old ID is dead; the request goes on with a new,
 	// empty session.
 	ErrEnded = errors.New("kvsession: session ended by a concurrent request")
+
+	// ErrCorrupt reports a stored record that does not decode: it reads as
+	// missing (errors wrapping it also wrap ErrNotFound where a session is
+	// looked up) and is reported as EventCorruptRecord. A store that meets a
+	// record it cannot parse may return an error wrapping both ErrNotFound and
+	// ErrCorrupt, so that the manager reports it the same way.
+	ErrCorrupt = errors.New("kvsession: corrupt record")
+
+	// ErrExpired: a stored session past its lifetime or idle deadline, as
+	// its record says; errors wrapping it also wrap ErrNotFound.
+	ErrExpired = errors.New("kvsession: session expired")
 )
 
 // MaxUserBytes is the longest user ID that Session.SetUser accepts. Every

@@ -76,7 +76,10 @@ func (s *Session) load() error {
 	}
 	s.identify()
 	if s.ident.id == nil {
-		s.state = fresh
+		s.state, s.cause = fresh, CauseNoCookie
+		if s.ident.presented {
+			s.cause = CauseInvalidCookie
+		}
 		return nil
 	}
 	c := s.c
@@ -85,7 +88,7 @@ func (s *Session) load() error {
 		if errors.Is(err, ErrNotFound) {
 			c.emit(s.ctx, Event{Kind: EventUnknownID, LogID: s.logID()})
 			s.forget()
-			s.state = fresh
+			s.state, s.cause = fresh, CauseEnded
 			return nil
 		}
 		c.emit(s.ctx, Event{Kind: EventStoreError, LogID: s.logID(), Err: err})
@@ -102,18 +105,18 @@ func (s *Session) load() error {
 	if err != nil {
 		c.emit(s.ctx, Event{Kind: EventCorruptRecord, LogID: s.logID(), Err: err})
 		s.forget()
-		s.state = fresh
+		s.state, s.cause = fresh, CauseEnded
 		return nil
 	}
-	if c.expired(&rec, e.ExpiresAt, c.cfg.Now()) {
+	if c.expired(&rec, e, c.cfg.Now()) {
 		c.emit(s.ctx, Event{Kind: EventExpired, LogID: s.logID()})
 		s.forget()
-		s.state = fresh
+		s.state, s.cause = fresh, CauseExpired
 		return nil
 	}
 	s.state = stored
 	s.version = e.Version
-	s.expiresAt = e.ExpiresAt
+	s.expiresAt = c.idleDeadline(&rec, e)
 	s.rec = rec
 	s.loadedUser = rec.user
 	return nil
@@ -139,7 +142,7 @@ func (s *Session) changeAllowed() error {
 func (s *Session) ended(ctx context.Context) {
 	s.c.emit(ctx, Event{Kind: EventSaveDropped, LogID: s.logID()})
 	s.forget()
-	s.state = fresh
+	s.state, s.cause = fresh, CauseEnded
 	s.rec, s.ops, s.loadedUser = record{}, nil, ""
 	s.cookie = cookieClear
 }
@@ -201,7 +204,7 @@ func (s *Session) saveUnchanged(h http.Header) error {
 	if s.refreshDue(now) {
 		ctx, cancel := c.bound(s.ctx)
 		defer cancel()
-		err := c.touch(ctx, s.ident.key, c.expiry(&s.rec, now))
+		err := s.extend(ctx, now)
 		if errors.Is(err, ErrNotFound) {
 			c.emit(ctx, Event{Kind: EventSaveDropped, LogID: s.logID()})
 			return nil // ended meanwhile: nothing to refresh, no cookie
@@ -215,6 +218,28 @@ func (s *Session) saveUnchanged(h http.Header) error {
 		s.setCookie(h, now) // the record is unchanged; the cookie's signature is not
 	}
 	return nil
+}
+
+// extend moves the idle deadline of an unchanged session: a Touch, which
+// keeps the data, or, when the store keeps no expiry (Config.NoStoreTTL),
+// a rewrite of the record with its new idle deadline. A conflict means a
+// concurrent write, which extended it too. s.mu is held.
+func (s *Session) extend(ctx context.Context, now time.Time) error {
+	c := s.c
+	if !c.cfg.NoStoreTTL {
+		return c.touch(ctx, s.ident.key, c.expiry(&s.rec, now))
+	}
+	rec := s.rec
+	exp := c.stamp(&rec, now) // updated: the session was last seen now
+	b, err := c.encode(&rec)
+	if err != nil {
+		return err
+	}
+	err = c.cas(ctx, s.ident.key, b, exp, s.version)
+	if errors.Is(err, ErrConflict) {
+		return nil
+	}
+	return err
 }
 
 // refreshDue reports whether a loaded session's idle deadline is due for
@@ -236,7 +261,7 @@ func (s *Session) create(ctx context.Context, h http.Header, now time.Time) erro
 		return err
 	}
 	rec := &s.rec
-	rec.created, rec.updated, rec.deadline = now, now, now.Add(c.cfg.Lifetime)
+	rec.created, rec.deadline = now, now.Add(c.cfg.Lifetime)
 	rec.userAgent, rec.remote = s.in.userAgent, s.in.remote
 	if !s.hasPermanentOp() {
 		rec.permanent = c.cfg.Permanent
@@ -247,11 +272,12 @@ func (s *Session) create(ctx context.Context, h http.Header, now time.Time) erro
 				return err
 			}
 		}
+		exp := c.stamp(rec, now)
 		b, err := c.encode(rec)
 		if err != nil {
 			return err
 		}
-		if err := c.set(ctx, key, b, c.expiry(rec, now)); err != nil {
+		if err := c.set(ctx, key, b, exp); err != nil {
 			c.emit(ctx, Event{Kind: EventStoreError, Err: err})
 			return fmt.Errorf("kvsession: create session: %w", err)
 		}
@@ -269,7 +295,7 @@ func (s *Session) create(ctx context.Context, h http.Header, now time.Time) erro
 		break
 	}
 	s.ident.id, s.ident.key, s.ident.staleSig = id, key, false
-	s.state = stored
+	s.state = stored // created: still new to the handler (cause kept)
 	s.ops, s.loadedUser, s.versionStale = nil, rec.user, true
 	c.emit(ctx, Event{Kind: EventCreated, LogID: s.logID()})
 	s.setCookie(h, now)
@@ -364,7 +390,6 @@ func (s *Session) update(ctx context.Context, h http.Header, now time.Time) erro
 	}
 	for attempt := 1; ; attempt++ {
 		rec := &s.rec
-		rec.updated = now
 		if rec.user != "" && rec.user != s.loadedUser {
 			// A new binding: index and check the mark before the record
 			// says so, so that a concurrent RevokeUser either finds this
@@ -373,11 +398,12 @@ func (s *Session) update(ctx context.Context, h http.Header, now time.Time) erro
 				return err
 			}
 		}
+		exp := c.stamp(rec, now)
 		b, err := c.encode(rec)
 		if err != nil {
 			return err
 		}
-		err = c.cas(ctx, key, b, c.expiry(rec, now), s.version)
+		err = c.cas(ctx, key, b, exp, s.version)
 		if errors.Is(err, ErrConflict) && attempt < maxSaveAttempts {
 			c.emit(ctx, Event{Kind: EventConflict, LogID: s.logID()})
 			backoff(ctx, attempt)
@@ -459,18 +485,18 @@ func (s *Session) regenerate() error {
 	oldKey, oldUser := s.ident.key, s.loadedUser
 	rec := &s.rec
 	for attempt := 1; ; attempt++ {
-		rec.updated = now
 		freshBind := rec.user != "" && rec.user != s.loadedUser
 		if freshBind {
 			if rec.mark, err = c.mark(ctx, rec.user); err != nil {
 				return err
 			}
 		}
+		exp := c.stamp(rec, now)
 		b, err := c.encode(rec)
 		if err != nil {
 			return err
 		}
-		if err := c.set(ctx, key, b, c.expiry(rec, now)); err != nil {
+		if err := c.set(ctx, key, b, exp); err != nil {
 			c.emit(ctx, Event{Kind: EventStoreError, LogID: s.logID(), Err: err})
 			return fmt.Errorf("kvsession: regenerate session: %w", err)
 		}
@@ -556,7 +582,7 @@ func (s *Session) destroy() error {
 	c.tidy(ctx, s.loadedUser, key)
 	c.emit(ctx, Event{Kind: EventDestroyed, LogID: c.logID(key)})
 	s.forget()
-	s.state = fresh
+	s.state, s.cause = fresh, CauseDestroyed
 	s.rec, s.ops, s.loadedUser = record{}, nil, ""
 	s.cookie = cookieClear
 	if s.done {

@@ -1,22 +1,24 @@
 package kvsession
 
 import (
-	"crypto/sha256"
-	"strings"
+	"context"
+	"encoding/json"
+	"time"
 
 	"github.com/kvsession/kvsession/internal/nonblocking"
 )
 
 // Manager loads and saves sessions for HTTP handlers. Create one with New,
 // wrap handlers with Handler, and reach the session in a handler with
-// FromContext. Its other methods operate on stored sessions by store key,
-// for "list my devices", "log out everywhere" and tools. A Manager is safe
-// for concurrent use.
+// FromContext. Its other methods operate on stored sessions by store key
+// (see [Admin]), for "list my devices", "log out everywhere" and tools. A
+// Manager is safe for concurrent use.
 //
 // Inside the package, calls go one way: Manager → Session → core (the
 // store calls, cookies, events) → Store.
 type Manager struct {
-	c *core
+	c     *core
+	admin *Admin
 }
 
 // New returns a Manager that keeps sessions in store. It returns an error
@@ -29,14 +31,22 @@ func New(store Store, cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Manager{c: &core{
+	c := newCore(store, cfg)
+	return &Manager{c: c, admin: &Admin{c: c}}, nil
+}
+
+func newCore(store Store, cfg Config) *core {
+	return &core{
 		cfg:       cfg,
 		store:     store,
 		unbounded: nonblocking.Is(store) || cfg.StoreTimeout == NoStoreTimeout,
 		signer:    newSigner(cfg.CookieName, cfg.IDBits/8, cfg.Keys),
 		cookieFmt: newCookieFormat(cfg),
-	}}, nil
+	}
 }
+
+// Admin returns the manager's operations by store key.
+func (m *Manager) Admin() *Admin { return m.admin }
 
 // CookieName returns the name of the session cookie, Config.CookieName or
 // its default.
@@ -54,14 +64,36 @@ func (m *Manager) Key(cookieValue string) (string, error) {
 	return storageKey(m.c.cfg.KeyPrefix, id), nil
 }
 
-// IsSessionKey reports whether key, a store key under Config.KeyPrefix, is
-// a session's, rather than one of the manager's other records (the users'
-// revocation marks), for tools that walk a store's keys.
-func (m *Manager) IsSessionKey(key string) bool {
-	rest, ok := strings.CutPrefix(key, m.c.cfg.KeyPrefix)
-	if !ok || len(rest) != b64.EncodedLen(sha256.Size) {
-		return false
-	}
-	_, err := b64.DecodeString(rest)
-	return err == nil
+// IsSessionKey is [Admin.IsSessionKey].
+func (m *Manager) IsSessionKey(key string) bool { return m.admin.IsSessionKey(key) }
+
+// UserSessions is [Admin.UserSessions].
+func (m *Manager) UserSessions(ctx context.Context, user string) ([]SessionInfo, error) {
+	return m.admin.UserSessions(ctx, user)
+}
+
+// Info is [Admin.Info].
+func (m *Manager) Info(ctx context.Context, key string) (SessionInfo, error) {
+	return m.admin.Info(ctx, key)
+}
+
+// Values is [Admin.Values].
+func (m *Manager) Values(ctx context.Context, key string) (map[string]json.RawMessage, error) {
+	return m.admin.Values(ctx, key)
+}
+
+// Revoke is [Admin.Revoke].
+func (m *Manager) Revoke(ctx context.Context, key string) error { return m.admin.Revoke(ctx, key) }
+
+// RevokeUser is [Admin.RevokeUser].
+func (m *Manager) RevokeUser(ctx context.Context, user string, keepCurrent bool) (int, error) {
+	return m.admin.RevokeUser(ctx, user, keepCurrent)
+}
+
+// Cleanup is [Admin.Cleanup].
+func (m *Manager) Cleanup(ctx context.Context) (int, error) { return m.admin.Cleanup(ctx) }
+
+// CleanupEvery is [Admin.CleanupEvery].
+func (m *Manager) CleanupEvery(ctx context.Context, interval time.Duration) error {
+	return m.admin.CleanupEvery(ctx, interval)
 }

@@ -2,7 +2,6 @@ package kvsession
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -14,6 +13,7 @@ import (
 //	varint  created     Unix milliseconds
 //	varint  updated     Unix milliseconds of the last change to the values
 //	varint  deadline    Unix milliseconds: the end of the absolute lifetime
+//	varint  idle        Unix milliseconds: the idle deadline as of this write, 0 for none
 //	uvarint flags       bit 0: permanent
 //	string  user        (uvarint length, bytes)
 //	string  user mark   the user's revocation mark when the session was bound
@@ -21,8 +21,12 @@ import (
 //	string  remote address
 //	uvarint n, then n × (string key, string JSON value)
 //
-// Format 1, written by earlier versions, lacks the deadline and the mark;
+// Format 1, written by earlier versions, lacks the deadlines and the mark;
 // it still decodes (the deadline is then created plus Config.Lifetime).
+// The record's own deadlines let any reader (a tool, another version of
+// the application, Config.NoStoreTTL) judge its expiry without the
+// application's Config; the store's expiry, when it keeps one, is the same
+// instant or, after an idle refresh (Touch), a later one.
 //
 // The format is data only: decoding runs no code and allocates in
 // proportion to the input, and JSON values are decoded only when the
@@ -39,9 +43,6 @@ const (
 	maxJSONDepth = 64
 )
 
-// errCorrupt reports a stored record that does not decode.
-var errCorrupt = errors.New("kvsession: corrupt record")
-
 type field struct {
 	key string
 	raw []byte // JSON
@@ -51,6 +52,7 @@ type record struct {
 	created   time.Time
 	updated   time.Time
 	deadline  time.Time // zero in a format 1 record
+	idle      time.Time // the idle deadline as of the last write; zero for none
 	permanent bool
 	user      string
 	mark      string // the user's revocation mark at binding: see revoke.go
@@ -100,7 +102,7 @@ func stringLen(n int) int { return uvarintLen(uint64(n)) + n }
 
 // encodedSize returns the exact length of r.encode().
 func (r record) encodedSize() int {
-	n := 2 + varintLen(r.created.UnixMilli()) + varintLen(r.updated.UnixMilli()) + varintLen(unixMilli(r.deadline)) +
+	n := 2 + varintLen(r.created.UnixMilli()) + varintLen(r.updated.UnixMilli()) + varintLen(unixMilli(r.deadline)) + varintLen(unixMilli(r.idle)) +
 		1 + stringLen(len(r.user)) + stringLen(len(r.mark)) + stringLen(len(r.userAgent)) +
 		stringLen(len(r.remote)) + uvarintLen(uint64(len(r.fields)))
 	for _, f := range r.fields {
@@ -123,6 +125,7 @@ func (r record) encode() []byte {
 	b = binary.AppendVarint(b, r.created.UnixMilli())
 	b = binary.AppendVarint(b, r.updated.UnixMilli())
 	b = binary.AppendVarint(b, unixMilli(r.deadline))
+	b = binary.AppendVarint(b, unixMilli(r.idle))
 	var flags uint64
 	if r.permanent {
 		flags |= flagPermanent
@@ -160,7 +163,7 @@ func (d *decoder) uvarint() uint64 {
 	}
 	v, n := binary.Uvarint(d.b)
 	if n <= 0 {
-		d.err = errCorrupt
+		d.err = ErrCorrupt
 		return 0
 	}
 	d.b = d.b[n:]
@@ -173,7 +176,7 @@ func (d *decoder) varint() int64 {
 	}
 	v, n := binary.Varint(d.b)
 	if n <= 0 {
-		d.err = errCorrupt
+		d.err = ErrCorrupt
 		return 0
 	}
 	d.b = d.b[n:]
@@ -186,7 +189,7 @@ func (d *decoder) bytes() []byte {
 		return nil
 	}
 	if n > uint64(len(d.b)) {
-		d.err = errCorrupt
+		d.err = ErrCorrupt
 		return nil
 	}
 	v := d.b[:n:n]
@@ -199,11 +202,11 @@ func (d *decoder) bytes() []byte {
 func decodeRecord(b []byte) (record, error) {
 	var r record
 	if len(b) < 2 || b[0] != recordMagic {
-		return r, errCorrupt
+		return r, ErrCorrupt
 	}
 	format := b[1]
 	if format != recordFormat && format != recordFormat1 {
-		return r, fmt.Errorf("%w: unknown format %d", errCorrupt, b[1])
+		return r, fmt.Errorf("%w: unknown format %d", ErrCorrupt, b[1])
 	}
 	d := decoder{b: b[2:]}
 	r.created = time.UnixMilli(d.varint())
@@ -211,6 +214,9 @@ func decodeRecord(b []byte) (record, error) {
 	if format >= recordFormat {
 		if ms := d.varint(); ms != 0 {
 			r.deadline = time.UnixMilli(ms)
+		}
+		if ms := d.varint(); ms != 0 {
+			r.idle = time.UnixMilli(ms)
 		}
 	}
 	flags := d.uvarint()
@@ -225,7 +231,7 @@ func decodeRecord(b []byte) (record, error) {
 	// Each field takes at least two bytes, which bounds the allocation
 	// below by the input's size.
 	if d.err == nil && n > uint64(len(d.b)/2) {
-		return record{}, errCorrupt
+		return record{}, ErrCorrupt
 	}
 	if n > 0 {
 		r.fields = make([]field, 0, n)
@@ -242,7 +248,7 @@ func decodeRecord(b []byte) (record, error) {
 		return record{}, d.err
 	}
 	if len(d.b) != 0 {
-		return record{}, fmt.Errorf("%w: %d trailing bytes", errCorrupt, len(d.b))
+		return record{}, fmt.Errorf("%w: %d trailing bytes", ErrCorrupt, len(d.b))
 	}
 	return r, nil
 }

@@ -48,13 +48,13 @@ func TestCorruptRecords(t *testing.T) {
 		cases["truncated"+string(rune('a'+i%26))+string(rune('0'+i/26))] = good[:i]
 	}
 	for name, b := range cases {
-		if _, err := decodeRecord(b); !errors.Is(err, errCorrupt) {
-			t.Errorf("%s: decodeRecord = %v, want errCorrupt", name, err)
+		if _, err := decodeRecord(b); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: decodeRecord = %v, want ErrCorrupt", name, err)
 		}
 	}
 }
 
-// FuzzDecodeRecord checks that any bytes decode to a record or errCorrupt,
+// FuzzDecodeRecord checks that any bytes decode to a record or ErrCorrupt,
 // never a panic, and that what decodes encodes back to the same record.
 func FuzzDecodeRecord(f *testing.F) {
 	f.Add(sampleRecord().encode())
@@ -64,8 +64,8 @@ func FuzzDecodeRecord(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := decodeRecord(b)
 		if err != nil {
-			if !errors.Is(err, errCorrupt) {
-				t.Fatalf("decodeRecord error %v does not wrap errCorrupt", err)
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("decodeRecord error %v does not wrap ErrCorrupt", err)
 			}
 			return
 		}

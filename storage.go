@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -152,21 +154,32 @@ func (c *core) mark(ctx context.Context, user string) (string, error) {
 }
 
 // newMark writes a new revocation mark for user and returns it. It lives
-// as long as any session bound before it can: Config.Lifetime.
+// as long as any session bound before it can, Config.Lifetime, and carries
+// that deadline in its value ("random.unix-ms"), so that a sweep can remove
+// it from a store that keeps no expiry (Config.NoStoreTTL).
 func (c *core) newMark(ctx context.Context, user string) (string, error) {
 	var b [16]byte
 	rand.Read(b[:])
-	m := b64.EncodeToString(b[:])
-	if err := c.set(ctx, c.markKey(user), []byte(m), c.cfg.Now().Add(c.cfg.Lifetime)); err != nil {
+	until := c.cfg.Now().Add(c.cfg.Lifetime)
+	m := b64.EncodeToString(b[:]) + "." + strconv.FormatInt(until.UnixMilli(), 10)
+	if err := c.set(ctx, c.markKey(user), []byte(m), c.storeExpiry(until)); err != nil {
 		c.emit(ctx, Event{Kind: EventStoreError, Err: err})
 		return "", fmt.Errorf("kvsession: write revocation mark: %w", err)
 	}
 	return m, nil
 }
 
+// markExpired reports whether a stored revocation mark is past the
+// deadline its value carries.
+func markExpired(value []byte, now time.Time) bool {
+	_, ms, ok := strings.Cut(string(value), ".")
+	n, err := strconv.ParseInt(ms, 10, 64)
+	return ok && err == nil && !now.Before(time.UnixMilli(n))
+}
+
 func (c *core) decode(b []byte) (record, error) {
 	if len(b) > c.cfg.MaxRecordBytes {
-		return record{}, fmt.Errorf("%w: %d bytes, above MaxRecordBytes", errCorrupt, len(b))
+		return record{}, fmt.Errorf("%w: %d bytes, above MaxRecordBytes", ErrCorrupt, len(b))
 	}
 	return decodeRecord(b)
 }
@@ -191,20 +204,54 @@ func (c *core) deadline(r *record) time.Time {
 
 // expired reports whether a loaded session is past its lifetime or idle
 // deadline, judged by the manager's clock.
-func (c *core) expired(r *record, expiresAt, now time.Time) bool {
+func (c *core) expired(r *record, e Entry, now time.Time) bool {
 	if !now.Before(c.deadline(r)) {
 		return true
 	}
-	return !expiresAt.IsZero() && !now.Before(expiresAt)
+	exp := c.idleDeadline(r, e)
+	return !exp.IsZero() && !now.Before(exp)
 }
 
-// expiry returns when a session saved now expires in the store.
+// idleDeadline returns when a loaded session ends if unused: the store's
+// expiry, which an idle refresh (Touch) moves without rewriting the
+// record, or, in a store that keeps none (Config.NoStoreTTL), the one the
+// record carries.
+func (c *core) idleDeadline(r *record, e Entry) time.Time {
+	if !e.ExpiresAt.IsZero() {
+		return e.ExpiresAt
+	}
+	return r.idle
+}
+
+// expiry returns when a session saved now expires.
 func (c *core) expiry(r *record, now time.Time) time.Time {
 	exp := c.deadline(r)
 	if c.cfg.IdleTimeout > 0 {
 		if idle := now.Add(c.cfg.IdleTimeout); idle.Before(exp) {
 			exp = idle
 		}
+	}
+	return exp
+}
+
+// stamp prepares r to be written now: it records the time and the idle
+// deadline, and returns the expiry to give the store (none with
+// Config.NoStoreTTL).
+func (c *core) stamp(r *record, now time.Time) time.Time {
+	r.updated = now
+	exp := c.expiry(r, now)
+	r.idle = time.Time{}
+	if c.cfg.IdleTimeout > 0 {
+		r.idle = exp
+	}
+	return c.storeExpiry(exp)
+}
+
+// storeExpiry returns exp, or the zero time (no expiry) with
+// Config.NoStoreTTL.
+func (c *core) storeExpiry(exp time.Time) time.Time {
+	if c.cfg.NoStoreTTL {
+		return time.Time{}
 	}
 	return exp
 }

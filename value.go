@@ -116,7 +116,7 @@ func parseInt(raw []byte) (int64, bool) {
 // its nesting against the limit.
 func decodeJSON(raw []byte, v any) error {
 	if jsonDepth(raw) > maxJSONDepth {
-		return fmt.Errorf("%w: value nested deeper than %d", errCorrupt, maxJSONDepth)
+		return fmt.Errorf("%w: value nested deeper than %d", ErrCorrupt, maxJSONDepth)
 	}
 	return json.Unmarshal(raw, v)
 }

@@ -137,6 +137,7 @@ func runSessionTests(t *testing.T, h Harness) {
 		{"RevokeUserRacesRegenerate", testRevokeRace},
 		{"ReplayDeleteAndClear", testReplayDeleteAndClear},
 		{"Model", testModel},
+		{"StoreTTL", testStoreTTL},
 		{"LongAndWeirdUsers", testLongUsers},
 		{"HostileCookies", testHostileCookies},
 		{"CorruptRecords", testCorruptRecords},
@@ -666,5 +667,65 @@ func testCorruptRecords(t *testing.T, e *sessionEnv) {
 		if c := serve(t, m, cookie, func(s *kvsession.Session) error { return s.Set("b", "2") }); c == "" || c == cookie {
 			t.Errorf("%s: writing over a corrupt session sent cookie %q, want a new ID", name, c)
 		}
+	}
+}
+
+// testStoreTTL checks Config.NoStoreTTL both ways. By default the store
+// keeps the session's expiry (its engine's TTL where it has one). With
+// NoStoreTTL the record has no expiry in the store, the manager still ends
+// the session at its idle deadline, and Cleanup removes it on every store
+// that can list its keys.
+func testStoreTTL(t *testing.T, e *sessionEnv) {
+	for _, noTTL := range []bool{false, true} {
+		t.Run(fmt.Sprintf("NoStoreTTL=%v", noTTL), func(t *testing.T) {
+			prefix := fmt.Sprintf("%sttl%v-", e.prefix, noTTL)
+			m, err := kvsession.New(e.store, kvsession.Config{
+				Keys: [][]byte{sessionTestKey}, KeyPrefix: prefix, Now: e.clock.Now, Logger: discardLogger,
+				IdleTimeout: 2 * time.Second, NoStoreTTL: noTTL,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cookie := newSession(t, m, "a", "1")
+			key, err := m.Key(strings.TrimPrefix(cookie, m.CookieName()+"="))
+			if err != nil {
+				t.Fatal(err)
+			}
+			entry, err := e.store.Get(t.Context(), key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if entry.ExpiresAt.IsZero() != noTTL {
+				t.Errorf("the stored record's ExpiresAt = %v; want it zero exactly when NoStoreTTL is set", entry.ExpiresAt)
+			}
+			if got := values(t, m, cookie); got["a"] != "1" {
+				t.Fatalf("the new session reads %v", got)
+			}
+			e.clock.Advance(3 * time.Second)
+			if got := values(t, m, cookie); len(got) != 0 {
+				t.Errorf("a session past its idle deadline reads %v", got)
+			}
+			n, err := m.Cleanup(t.Context())
+			_, lists := e.store.(kvsession.Lister)
+			_, sweeps := e.store.(kvsession.ExpiredDeleter)
+			switch {
+			case noTTL && !lists:
+				if !errors.Is(err, errors.ErrUnsupported) {
+					t.Errorf("Cleanup with NoStoreTTL on a store that cannot list = %d, %v; want ErrUnsupported", n, err)
+				}
+				m.Revoke(t.Context(), key) // leave nothing behind
+			case noTTL:
+				if err != nil || n != 1 {
+					t.Errorf("Cleanup with NoStoreTTL = %d, %v; want the one expired session", n, err)
+				}
+				if _, err := e.store.Get(t.Context(), key); !errors.Is(err, kvsession.ErrNotFound) {
+					t.Errorf("the expired session is still stored after Cleanup: %v", err)
+				}
+			case sweeps || lists:
+				if err != nil {
+					t.Errorf("Cleanup: %v", err)
+				}
+			}
+		})
 	}
 }

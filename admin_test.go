@@ -1,0 +1,171 @@
+package kvsession_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kvsession/kvsession"
+)
+
+// A handler learns why its session is new.
+func TestNewCause(t *testing.T) {
+	// NoStoreTTL: the store keeps expired records, so the manager sees
+	// them expire (a store that drops them reports CauseEnded).
+	h := newHarness(t, kvsession.Config{IdleTimeout: time.Hour, NoStoreTTL: true})
+	cause := func(cookie string) kvsession.NewCause {
+		t.Helper()
+		var got kvsession.NewCause
+		h.serveWith(cookie, nil, func(w http.ResponseWriter, r *http.Request) {
+			var err error
+			if got, err = kvsession.From(r).NewCause(); err != nil {
+				t.Fatal(err)
+			}
+		})
+		return got
+	}
+	live := h.loggedIn("ada")
+	if got := cause(live); got != kvsession.CauseNone {
+		t.Errorf("a stored session: cause %v", got)
+	}
+	if got := cause(""); got != kvsession.CauseNoCookie {
+		t.Errorf("no cookie: cause %v", got)
+	}
+	if got := cause("session=forged." + strings.Repeat("A", 43)); got != kvsession.CauseInvalidCookie {
+		t.Errorf("a forged cookie: cause %v", got)
+	}
+	revoked := h.loggedIn("bob")
+	if _, err := h.m.RevokeUser(t.Context(), "bob", false); err != nil {
+		t.Fatal(err)
+	}
+	if got := cause(revoked); got != kvsession.CauseEnded {
+		t.Errorf("a revoked session: cause %v", got)
+	}
+	h.clock.Advance(2 * time.Hour)
+	if got := cause(live); got != kvsession.CauseExpired {
+		t.Errorf("an idle session: cause %v", got)
+	}
+	other := h.loggedIn("cy")
+	h.serveWith(other, nil, func(w http.ResponseWriter, r *http.Request) {
+		s := kvsession.From(r)
+		s.Destroy()
+		if got, _ := s.NewCause(); got != kvsession.CauseDestroyed || got.String() != "destroyed" {
+			t.Errorf("after Destroy: cause %v", got)
+		}
+	})
+}
+
+// An Admin made without a signing key or the application's Lifetime reads
+// what the application stored: records carry their deadlines.
+func TestAdminWithoutSigningKey(t *testing.T) {
+	h := newHarness(t, kvsession.Config{Lifetime: 90 * time.Minute, IdleTimeout: 10 * time.Minute, NoStoreTTL: true})
+	cookie := h.loggedIn("ada")
+	key, _ := h.m.Key(strings.TrimPrefix(cookie, "session="))
+	admin, err := kvsession.NewAdmin(h.store, kvsession.AdminConfig{Now: h.clock.Now, ReadOnly: true, NoStoreTTL: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := admin.Info(t.Context(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := h.clock.Now().Add(10 * time.Minute); !info.ExpiresAt.Equal(want) || info.User != "ada" {
+		t.Errorf("Info = %+v; want user ada, expiring at the idle deadline %v", info, want)
+	}
+	h.clock.Advance(5 * time.Minute)
+	h.mustDo(h.client(), "/untouched", "ok")
+	h.raw("/get?key=v", cookie) // a read: refreshes the idle deadline
+	info, _ = admin.Info(t.Context(), key)
+	if want := h.clock.Now(); !info.LastSeen.Equal(want) {
+		t.Errorf("LastSeen after an idle refresh = %v, want %v", info.LastSeen, want)
+	}
+	h.clock.Advance(80 * time.Minute) // past the 90-minute lifetime, which the Admin was not told
+	if _, err := admin.Info(t.Context(), key); !errors.Is(err, kvsession.ErrExpired) || !errors.Is(err, kvsession.ErrNotFound) {
+		t.Errorf("Info past the lifetime = %v, want ErrExpired and ErrNotFound", err)
+	}
+	for name, write := range map[string]func() error{
+		"Revoke":     func() error { return admin.Revoke(t.Context(), key) },
+		"RevokeUser": func() error { _, err := admin.RevokeUser(t.Context(), "ada", false); return err },
+		"Cleanup":    func() error { _, err := admin.Cleanup(t.Context()); return err },
+	} {
+		if err := write(); !errors.Is(err, kvsession.ErrReadOnly) {
+			t.Errorf("%s on a read-only Admin = %v, want ErrReadOnly", name, err)
+		}
+	}
+	before := h.store.writes()
+	admin.UserSessions(t.Context(), "ada") // the entry is stale now: a read-only Admin leaves it
+	if h.store.writes() != before {
+		t.Error("a read-only UserSessions wrote to the store")
+	}
+	if _, err := kvsession.NewAdmin(nil, kvsession.AdminConfig{}); !errors.Is(err, kvsession.ErrInvalidConfig) {
+		t.Errorf("NewAdmin(nil) = %v", err)
+	}
+}
+
+// Walk reports every record under the prefix with what it is: live,
+// expired, corrupt, or a revocation mark.
+func TestAdminWalk(t *testing.T) {
+	h := newHarness(t, kvsession.Config{Lifetime: time.Hour, NoStoreTTL: true})
+	live := h.loggedIn("ada")
+	h.loggedIn("bob")
+	if _, err := h.m.RevokeUser(t.Context(), "bob", false); err != nil { // leaves a mark
+		t.Fatal(err)
+	}
+	corruptKey := "s:" + strings.Repeat("A", 43)
+	h.store.Set(t.Context(), corruptKey, []byte("not a record"), time.Time{})
+	h.clock.Advance(30 * time.Minute)
+	h.mustDo(h.client(), "/set?key=v&value=1", "set") // expires 30 minutes after live
+	h.clock.Advance(45 * time.Minute)                 // ada's session and bob's mark have expired, the last one has not
+	counts := map[string]int{}
+	err := h.m.Admin().Walk(t.Context(), func(key string, e kvsession.Entry, info kvsession.SessionInfo, err error) error {
+		switch {
+		case !h.m.IsSessionKey(key):
+			counts["mark"]++
+		case errors.Is(err, kvsession.ErrCorrupt):
+			counts["corrupt"]++
+		case errors.Is(err, kvsession.ErrExpired):
+			counts["expired"]++
+			if info.User != "ada" {
+				t.Errorf("an expired session's info = %+v, want it filled in", info)
+			}
+		case err == nil:
+			counts["live"]++
+		default:
+			t.Errorf("Walk reported %q with %v", key, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]int{"mark": 1, "corrupt": 1, "expired": 1, "live": 1}; !equalCounts(counts, want) {
+		// The mark is counted apart from the sessions, expired or not.
+		t.Errorf("Walk counted %v, want %v", counts, want)
+	}
+	// With NoStoreTTL, Cleanup sweeps through Walk and CompareAndDelete:
+	// the expired session and the expired mark go, the rest stays.
+	if n, err := h.m.Cleanup(context.Background()); err != nil || n != 2 {
+		t.Errorf("Cleanup with NoStoreTTL = %d, %v; want the expired session and mark", n, err)
+	}
+	if h.live(live) {
+		t.Error("the expired session reads as live")
+	}
+	if got := h.store.Len(); got != 2 {
+		t.Errorf("%d records after Cleanup, want the live session and the corrupt record", got)
+	}
+}
+
+func equalCounts(a, b map[string]int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}

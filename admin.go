@@ -208,6 +208,46 @@ func (c *core) info(key string, r *record, e Entry) SessionInfo {
 	}
 }
 
+// capUser ends the least recently seen sessions of user beyond
+// Config.MaxUserSessions, never the one under keep, which was just bound.
+// Errors are reported as events: the binding that called it stands.
+func (c *core) capUser(ctx context.Context, user, keep string) {
+	max := c.cfg.MaxUserSessions
+	if max <= 0 || user == "" {
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	keys, err := c.userKeys(ctx, user)
+	if err != nil || len(keys) <= max {
+		return // userKeys reported its error
+	}
+	var others []SessionInfo
+	for _, key := range keys {
+		if key == keep {
+			continue
+		}
+		r, e, err := c.lookup(ctx, key)
+		if errors.Is(err, ErrNotFound) || (err == nil && r.user != user) {
+			c.tidy(ctx, user, key)
+			continue
+		}
+		if err != nil {
+			c.emit(ctx, Event{Kind: EventStoreError, LogID: c.logID(key), Err: err})
+			return
+		}
+		others = append(others, c.info(key, &r, e))
+	}
+	slices.SortFunc(others, func(a, b SessionInfo) int { return b.LastSeen.Compare(a.LastSeen) })
+	for _, info := range others[min(len(others), max-1):] {
+		if err := c.del(ctx, info.Key); err != nil {
+			c.emit(ctx, Event{Kind: EventStoreError, LogID: info.LogID, Err: err})
+			return
+		}
+		c.emit(ctx, Event{Kind: EventDestroyed, LogID: info.LogID})
+		c.tidy(ctx, user, info.Key)
+	}
+}
+
 // Values returns the values of the session stored under key (a
 // SessionInfo.Key), each as the JSON it is stored as, for tools that
 // inspect sessions. It returns an error wrapping ErrNotFound if there is no

@@ -101,6 +101,13 @@ type Config struct {
 	// SESSION_SET_TTL (default True) does.
 	NoStoreTTL bool
 
+	// MaxUserSessions, if positive, keeps at most this many sessions bound
+	// to one user: when a login (or any binding) makes more, the least
+	// recently seen of the others end, as by Manager.Revoke. The cap is
+	// kept at each binding; a store error while ending older sessions is
+	// reported (EventStoreError) and the login goes on. Default: 0, no cap.
+	MaxUserSessions int
+
 	// IdleTimeout ends a session that has not been used for this long,
 	// enforced on the server. Default: 0, no idle timeout.
 	IdleTimeout time.Duration
@@ -275,6 +282,9 @@ func (c Config) withDefaults() (Config, error) {
 		return c, configError("IdleRefresh is set without IdleTimeout")
 	}
 
+	if c.MaxUserSessions < 0 {
+		return c, configError("MaxUserSessions %d is negative", c.MaxUserSessions)
+	}
 	switch {
 	case c.IDBits == 0:
 		c.IDBits = 256

@@ -310,7 +310,7 @@ func (c *core) writeCookie(h http.Header, id []byte, expires time.Time, maxAge i
 	b.WriteString(f.flags)
 	header := b.String()
 	h.Add("Set-Cookie", header)
-	if token {
+	if token && c.cfg.Header != "" {
 		// The token is the cookie's value, empty when the session was destroyed.
 		h.Set(c.cfg.Header, header[len(f.prefix):len(f.prefix)+len(value)])
 	}

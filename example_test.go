@@ -1,6 +1,7 @@
 package kvsession_test
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -125,4 +126,38 @@ func ExampleConfig_keyRotation() {
 	_, err := kvsession.New(memstore.New(nil), cfg)
 	fmt.Println(err)
 	// Output: <nil>
+}
+
+// A session outside the middleware: a background job (or a WebSocket
+// handler after the upgrade) opens the session a cookie value names,
+// changes it, and commits it, with the same guarantees as a request.
+func ExampleManager_Open() {
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	m, err := kvsession.New(memstore.New(nil), kvsession.Config{Keys: [][]byte{secret}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+	s := m.Open(ctx, "") // no token yet: a new session
+	s.Set("step", 1)
+	token, err := s.Commit()
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	s = m.Open(ctx, token) // later, with the token the client sent back
+	step, _ := kvsession.Get[int](s, "step")
+	s.Set("step", step+1)
+	s.AddFlash("step done")
+	if _, err := s.Commit(); err != nil {
+		log.Fatal(err)
+	}
+
+	s = m.Open(ctx, token)
+	step, _ = kvsession.Get[int](s, "step")
+	flashes, _ := kvsession.Flashes[string](s)
+	s.Commit()
+	fmt.Println(step, flashes)
+	// Output: 2 [step done]
 }

@@ -86,7 +86,11 @@ func (s *Session) load() error {
 	e, err := c.get(s.ctx, s.ident.key)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
-			c.emit(s.ctx, Event{Kind: EventUnknownID, LogID: s.logID()})
+			if errors.Is(err, ErrCorrupt) { // a record the store cannot parse
+				c.emit(s.ctx, Event{Kind: EventCorruptRecord, LogID: s.logID(), Err: err})
+			} else {
+				c.emit(s.ctx, Event{Kind: EventUnknownID, LogID: s.logID()})
+			}
 			s.forget()
 			s.state, s.cause = fresh, CauseEnded
 			return nil
@@ -298,6 +302,7 @@ func (s *Session) create(ctx context.Context, h http.Header, now time.Time) erro
 	s.state = stored // created: still new to the handler (cause kept)
 	s.ops, s.loadedUser, s.versionStale = nil, rec.user, true
 	c.emit(ctx, Event{Kind: EventCreated, LogID: s.logID()})
+	c.capUser(ctx, rec.user, key)
 	s.setCookie(h, now)
 	return nil
 }
@@ -425,6 +430,9 @@ func (s *Session) update(ctx context.Context, h http.Header, now time.Time) erro
 	if s.loadedUser != s.rec.user {
 		c.tidy(ctx, s.loadedUser, key)
 	}
+	if s.loadedUser != s.rec.user {
+		c.capUser(ctx, s.rec.user, key)
+	}
 	permanenceChanged := s.hasPermanentOp()
 	s.ops, s.loadedUser = nil, s.rec.user
 	// A browser-session cookie does not change with the data, so it is
@@ -548,6 +556,9 @@ func (s *Session) regenerate() error {
 	s.ops, s.loadedUser, s.versionStale = nil, rec.user, true
 	s.cookie = cookieSend
 	c.emit(ctx, Event{Kind: EventRegenerated, LogID: s.logID()})
+	if rec.user != oldUser {
+		c.capUser(ctx, rec.user, key)
+	}
 	return nil
 }
 

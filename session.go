@@ -87,6 +87,8 @@ const (
 	opPermanent
 	opUser
 	opMark
+	opFlashAdd  // raw: a flash entry
+	opFlashTake // raw: the IDs of the flash entries read
 )
 
 type op struct {
@@ -112,6 +114,10 @@ func (o op) apply(r *record) {
 		if r.user == o.key {
 			r.mark = string(o.raw)
 		}
+	case opFlashAdd:
+		applyFlashAdd(r, o.raw)
+	case opFlashTake:
+		applyFlashTake(r, o.raw)
 	}
 }
 

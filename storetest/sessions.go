@@ -138,6 +138,8 @@ func runSessionTests(t *testing.T, h Harness) {
 		{"ReplayDeleteAndClear", testReplayDeleteAndClear},
 		{"Model", testModel},
 		{"StoreTTL", testStoreTTL},
+		{"FlashesMerge", testFlashesMerge},
+		{"UserCap", testUserCap},
 		{"LongAndWeirdUsers", testLongUsers},
 		{"HostileCookies", testHostileCookies},
 		{"CorruptRecords", testCorruptRecords},
@@ -727,5 +729,76 @@ func testStoreTTL(t *testing.T, e *sessionEnv) {
 				}
 			}
 		})
+	}
+}
+
+// testFlashesMerge: flash messages go through the merge. Two requests that
+// each add one keep both; a request that reads the messages while another
+// adds one removes only those it read.
+func testFlashesMerge(t *testing.T, e *sessionEnv) {
+	cookie := newSession(t, e.m)
+	release := pausedChange(t, e.m, cookie, func(s *kvsession.Session) error { return s.AddFlash("from tab 1") })
+	serve(t, e.m, cookie, func(s *kvsession.Session) error { return s.AddFlash("from tab 2") })
+	release()
+	var got []string
+	release = pausedChange(t, e.m, cookie, func(s *kvsession.Session) error {
+		var err error
+		got, err = kvsession.Flashes[string](s)
+		return err
+	})
+	serve(t, e.m, cookie, func(s *kvsession.Session) error { return s.AddFlash("from tab 3") })
+	release()
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"from tab 1", "from tab 2"}) && !slices.Equal(got, []string{"from tab 1", "from tab 2", "from tab 3"}) {
+		t.Errorf("Flashes read %q, want the two added before it", got)
+	}
+	var rest []string
+	serve(t, e.m, cookie, func(s *kvsession.Session) error {
+		var err error
+		rest, err = kvsession.Flashes[string](s)
+		return err
+	})
+	if len(got)+len(rest) != 3 || (len(rest) == 1 && rest[0] != "from tab 3") {
+		t.Errorf("after reading %q, Flashes = %q: every message must be read exactly once", got, rest)
+	}
+}
+
+// testUserCap: with Config.MaxUserSessions, a login past the cap ends the
+// user's least recently seen sessions, and only those.
+func testUserCap(t *testing.T, e *sessionEnv) {
+	m, err := kvsession.New(e.store, kvsession.Config{
+		Keys: [][]byte{sessionTestKey}, KeyPrefix: e.prefix + "cap-", Now: e.clock.Now, Logger: discardLogger,
+		MaxUserSessions: 2,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	user := e.prefix + "capped"
+	var cookies []string
+	for i := range 4 {
+		c := serve(t, m, newSession(t, m, "n", fmt.Sprint(i)), func(s *kvsession.Session) error {
+			if err := s.SetUser(user); err != nil {
+				return err
+			}
+			return s.Regenerate()
+		})
+		cookies = append(cookies, c)
+		e.clock.Advance(time.Second) // LastSeen orders the sessions
+		if i == 1 {
+			values(t, m, cookies[0]) // a read; the oldest login is still the least recently seen
+		}
+	}
+	infos, err := m.UserSessions(t.Context(), user)
+	if err != nil || len(infos) != 2 {
+		t.Fatalf("UserSessions past the cap = %d, %v; want 2", len(infos), err)
+	}
+	for i, c := range cookies {
+		live := values(t, m, c)["n"] == fmt.Sprint(i)
+		if live != (i >= 2) {
+			t.Errorf("login %d live = %v; want only the two latest", i, live)
+		}
+	}
+	if n, err := m.RevokeUser(t.Context(), user, false); err != nil || n != 2 {
+		t.Errorf("RevokeUser = %d, %v; want 2", n, err)
 	}
 }

@@ -7,7 +7,8 @@
 // # Endpoints
 //
 //	GET  /                 the page (HTML, no JavaScript)
-//	GET  /api/me           {"user": "<name or empty>", "count": <int>}
+//	GET  /api/me           {"user": "<name or empty>", "count": <int>}, and once
+//	                       "cause" and "notice" (see [Me])
 //	POST /login            form user: SetUser, then Regenerate
 //	POST /count            count + 1
 //	GET  /api/kv           the scratchpad, a JSON object
@@ -18,11 +19,18 @@
 //	POST /revoke           form id: ends one of the user's other sessions
 //	GET  /healthz          200 if the store answers, 503 if not
 //
-// POST endpoints answer a browser with a redirect (303 See Other) to /, and
-// a client that sends "Accept: application/json" with the JSON of
-// /api/me. Cross-origin POSTs from browsers are refused by
-// [http.CrossOriginProtection]; clients that send neither Sec-Fetch-Site
-// nor Origin (scripts, curl) pass.
+// POST endpoints answer a browser with a redirect (303 See Other) to the
+// page, at the card of the form (/#counter, /#sessions), and a client that
+// sends "Accept: application/json" with the JSON of /api/me. Cross-origin
+// POSTs from browsers are refused by [http.CrossOriginProtection]; clients
+// that send neither Sec-Fetch-Site nor Origin (scripts, curl) pass.
+//
+// A visitor whose session is new is told why, once, when it is news to
+// them: on the page and in the "cause" and "notice" of /api/me, after a
+// logout from another device, an expiry or a cookie that did not verify
+// ([kvsession.Session.NewCause]). When the session store is down, every
+// endpoint answers 503 with Retry-After: a page saying that the session is
+// safe, or JSON for a client that asks for it.
 package demoapp
 
 import (
@@ -37,6 +45,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -93,6 +102,7 @@ type App struct {
 	store   kvsession.Store
 	cfg     Config
 	page    *template.Template
+	outage  *template.Template
 	handler http.Handler
 }
 
@@ -112,6 +122,7 @@ func New(store kvsession.Store, cfg Config) (*App, error) {
 	if cfg.Secure {
 		name = "__Host-kvsession-demo"
 	}
+	a := &App{store: store, cfg: cfg}
 	m, err := kvsession.New(store, kvsession.Config{
 		Keys:             cfg.Keys,
 		CookieName:       name,
@@ -123,11 +134,13 @@ func New(store kvsession.Store, cfg Config) (*App, error) {
 		RecordRemoteAddr: true,
 		Logger:           cfg.Logger,
 		Now:              cfg.Now,
+		ErrorHandler:     a.storeDown,
 	})
 	if err != nil {
 		return nil, err
 	}
-	page, err := template.New("index.html").Funcs(template.FuncMap{
+	a.m = m
+	a.page, err = template.New("index.html").Funcs(template.FuncMap{
 		"ago":    func(t time.Time) string { return ago(cfg.Now(), t) },
 		"in":     func(t time.Time) string { return in(cfg.Now(), t) },
 		"stamp":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
@@ -137,7 +150,10 @@ func New(store kvsession.Store, cfg Config) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{m: m, store: store, cfg: cfg, page: page}
+	a.outage, err = template.ParseFS(files, "templates/outage.html")
+	if err != nil {
+		return nil, err
+	}
 
 	static, _ := fs.Sub(files, "static")
 	mux := http.NewServeMux()
@@ -170,12 +186,50 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.handler.Serv
 // scripts at all.
 func headers(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
+		securityHeaders(w.Header())
 		next.ServeHTTP(w, r)
 	})
+}
+
+func securityHeaders(h http.Header) {
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+}
+
+// retryAfter is how long, in seconds, a client should wait before it
+// tries again when the session store is down.
+const retryAfter = 5
+
+// storeDown answers a request that the session store failed
+// (kvsession.Config.ErrorHandler): 503 with Retry-After, a page for a
+// browser and JSON for a client that asks for it. The middleware has
+// dropped the response's headers and leaves the cookie alone, so the
+// session is safe: the user's real session works again once the store
+// is back. The manager's Logger has already reported the error.
+func (a *App) storeDown(w http.ResponseWriter, r *http.Request, _ error) {
+	h := w.Header()
+	securityHeaders(h)
+	h.Set("Cache-Control", "no-store")
+	h.Set("Retry-After", strconv.Itoa(retryAfter))
+	if wantsJSON(r) {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{
+			"error":       fmt.Sprintf("the session store is unavailable; your session is safe: try again in %d seconds", retryAfter),
+			"retry_after": retryAfter,
+		})
+		return
+	}
+	// A GET is tried again as it was; a form goes back to the page.
+	read := r.Method == http.MethodGet || r.Method == http.MethodHead
+	again := "/"
+	if read {
+		again = r.URL.RequestURI()
+	}
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	if err := a.outage.Execute(w, map[string]any{"Again": again, "Seconds": retryAfter, "Posted": !read}); err != nil {
+		a.cfg.Logger.ErrorContext(r.Context(), "demo: render outage page", "err", err)
+	}
 }
 
 // wantsJSON reports whether the client asked for JSON rather than a page.
@@ -215,32 +269,104 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	enc.Encode(v)
 }
 
-// done ends a POST: a redirect to the page for a browser, the JSON of
-// /api/me for a script.
-func (a *App) done(w http.ResponseWriter, r *http.Request) {
+// done ends a POST: for a browser, a redirect to the page, at the card
+// (an element ID) the user acted on; for a script, the JSON of /api/me.
+//
+// A form posted from a page left open after the session died starts a new
+// session: the redirect loses the reason, so it goes to the page as a
+// flash in that new session. A POST that saves nothing keeps the dead
+// cookie, and the page tells why itself.
+func (a *App) done(w http.ResponseWriter, r *http.Request, card string) {
 	if wantsJSON(r) {
 		a.me(w, r)
 		return
 	}
-	http.Redirect(w, r, "/", http.StatusSeeOther)
+	s := kvsession.From(r)
+	user, err := s.User()
+	if !a.ok(w, r, err) {
+		return
+	}
+	n, err := causeNotice(s, user)
+	if !a.ok(w, r, err) {
+		return
+	}
+	if n.code != "" && s.IsModified() && !a.ok(w, r, s.AddFlash(n.code)) {
+		return
+	}
+	http.Redirect(w, r, "/#"+card, http.StatusSeeOther)
+}
+
+// A notice tells a visitor why their session is new.
+type notice struct{ code, text string }
+
+// notices are the reasons worth telling, by cause. A first visit
+// (CauseNoCookie) is no news, and after a logout (CauseDestroyed) the user
+// knows. A store that drops expired records by itself (Redis, memcached)
+// reports an expiry as CauseEnded.
+var notices = map[kvsession.NewCause]notice{
+	kvsession.CauseEnded:         {"ended", "You were logged out from another device: your session ended on the server."},
+	kvsession.CauseExpired:       {"expired", "Your session expired: it went unused for longer than the idle timeout, or outlived its lifetime. Log in again to go on."},
+	kvsession.CauseInvalidCookie: {"invalid_cookie", "Your session cookie did not verify (the server's signing keys may have changed), so you have a new session."},
+}
+
+// causeNotice returns the notice for a session that the request found
+// dead, or none. The cause of a session created or regenerated by this
+// request is still the one from before, so a session that has a user,
+// logged in by this very request, gets none: the user just logged in.
+func causeNotice(s *kvsession.Session, user string) (notice, error) {
+	cause, err := s.NewCause()
+	if err != nil || user != "" {
+		return notice{}, err
+	}
+	return notices[cause], nil
 }
 
 // Me is the JSON of /api/me.
 type Me struct {
 	User  string `json:"user"`
 	Count int    `json:"count"`
+
+	// Cause and Notice say, once, why the visitor's session is new when
+	// that is news to them: Cause is "ended" (logged out from another
+	// device, revoked), "expired" or "invalid_cookie"; Notice says it in
+	// words. Both are empty otherwise, a first visit included.
+	Cause  string `json:"cause,omitempty"`
+	Notice string `json:"notice,omitempty"`
 }
 
+// readMe reads what /api/me and the page show. It tells, once, why the
+// session is new: a dead session's cookie is cleared once told (Destroy on
+// a new session is no store call), and a flash left by done is taken.
 func (a *App) readMe(s *kvsession.Session) (Me, error) {
 	user, err := s.User()
 	if err != nil {
 		return Me{}, err
 	}
-	n, err := kvsession.Get[int](s, "count")
+	count, err := kvsession.Get[int](s, "count")
 	if err != nil && !errors.Is(err, kvsession.ErrNoValue) {
 		return Me{}, err
 	}
-	return Me{User: user, Count: n}, nil
+	n, err := causeNotice(s, user)
+	if err != nil {
+		return Me{}, err
+	}
+	if n.code != "" && !s.IsModified() {
+		if err := s.Destroy(); err != nil {
+			return Me{}, err
+		}
+	}
+	flashes, err := kvsession.Flashes[string](s)
+	if err != nil {
+		return Me{}, err
+	}
+	for _, code := range flashes {
+		for _, f := range notices {
+			if n.code == "" && f.code == code {
+				n = f // a flash of an unknown code (an older version's) is dropped
+			}
+		}
+	}
+	return Me{User: user, Count: count, Cause: n.code, Notice: n.text}, nil
 }
 
 func (a *App) me(w http.ResponseWriter, r *http.Request) {
@@ -276,7 +402,7 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) {
 	if !a.ok(w, r, s.SetUser(user)) || !a.ok(w, r, s.Regenerate()) {
 		return
 	}
-	a.done(w, r)
+	a.done(w, r, "who")
 }
 
 func (a *App) count(w http.ResponseWriter, r *http.Request) {
@@ -289,7 +415,7 @@ func (a *App) count(w http.ResponseWriter, r *http.Request) {
 	if !a.ok(w, r, s.Set("count", n+1)) {
 		return
 	}
-	a.done(w, r)
+	a.done(w, r, "counter")
 }
 
 // scratchpad returns the session's scratchpad entries.
@@ -336,7 +462,7 @@ func (a *App) kvSet(w http.ResponseWriter, r *http.Request) {
 		if !a.ok(w, r, s.Delete(kvPrefix+key)) {
 			return
 		}
-		a.done(w, r)
+		a.done(w, r, "scratchpad")
 		return
 	}
 	kv, err := scratchpad(s)
@@ -350,14 +476,14 @@ func (a *App) kvSet(w http.ResponseWriter, r *http.Request) {
 	if !a.ok(w, r, s.Set(kvPrefix+key, value)) {
 		return
 	}
-	a.done(w, r)
+	a.done(w, r, "scratchpad")
 }
 
 func (a *App) logout(w http.ResponseWriter, r *http.Request) {
 	if !a.ok(w, r, kvsession.From(r).Destroy()) {
 		return
 	}
-	a.done(w, r)
+	a.done(w, r, "who")
 }
 
 // SessionJSON is one entry of /api/sessions.
@@ -414,7 +540,7 @@ func (a *App) logoutOthers(w http.ResponseWriter, r *http.Request) {
 		}
 		a.cfg.Logger.InfoContext(r.Context(), "demo: logged out other sessions", "sessions", n, "session", kvsession.From(r).LogID())
 	}
-	a.done(w, r)
+	a.done(w, r, "sessions")
 }
 
 // revoke ends one of the user's other sessions, named by its ID as
@@ -433,7 +559,7 @@ func (a *App) revoke(w http.ResponseWriter, r *http.Request) {
 	if !a.ok(w, r, a.m.Revoke(r.Context(), infos[i].Key)) {
 		return
 	}
-	a.done(w, r)
+	a.done(w, r, "sessions")
 }
 
 // healthz answers 200 if the store answers: a read of a key that is never

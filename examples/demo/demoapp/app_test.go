@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,7 +37,15 @@ var quiet = slog.New(slog.DiscardHandler)
 // serve runs the demo on store behind a test server.
 func serve(t *testing.T, store kvsession.Store) *httptest.Server {
 	t.Helper()
-	app, err := demoapp.New(store, demoapp.Config{Keys: [][]byte{testKey}, StoreName: "test", Logger: quiet})
+	return serveConfig(t, store, demoapp.Config{})
+}
+
+// serveConfig runs the demo on store behind a test server, configured by
+// cfg with the test's key, store name and logger.
+func serveConfig(t *testing.T, store kvsession.Store, cfg demoapp.Config) *httptest.Server {
+	t.Helper()
+	cfg.Keys, cfg.StoreName, cfg.Logger = [][]byte{testKey}, "test", quiet
+	app, err := demoapp.New(store, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,25 +272,36 @@ func TestEndpoints(t *testing.T) {
 }
 
 // TestBrowserForms checks that POSTs without "Accept: application/json"
-// answer with a redirect to the page.
+// answer with a redirect to the page, at the card the form is on.
 func TestBrowserForms(t *testing.T) {
 	srv := serve(t, memstore.New(nil))
 	c := newClient(t, srv, "browser")
+	other := newClient(t, srv, "other browser")
+	other.post("/login", url.Values{"user": {"bob"}})
 	for _, tt := range []struct {
 		path string
 		form url.Values
+		to   string
 	}{
-		{"/count", url.Values{}},
-		{"/api/kv", url.Values{"key": {"k"}, "value": {"v"}}},
-		{"/login", url.Values{"user": {"bob"}}},
-		{"/logout-others", url.Values{}},
-		{"/logout", url.Values{}},
+		{"/count", url.Values{}, "/#counter"},
+		{"/api/kv", url.Values{"key": {"k"}, "value": {"v"}}, "/#scratchpad"},
+		{"/login", url.Values{"user": {"bob"}}, "/#who"},
+		{"/revoke", url.Values{"id": {other.sessions()[0].ID}}, "/#sessions"},
+		{"/logout-others", url.Values{}, "/#sessions"},
+		{"/logout", url.Values{}, "/#who"},
 	} {
-		resp, _ := c.do("POST", tt.path, tt.form, http.Header{"Accept": {"text/html"}})
-		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
-			t.Errorf("POST %s: status %d, Location %q; want 303 to /", tt.path, resp.StatusCode, resp.Header.Get("Location"))
+		resp, body := c.do("POST", tt.path, tt.form, http.Header{"Accept": {"text/html"}})
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != tt.to {
+			t.Errorf("POST %s: status %d, Location %q, body %q; want 303 to %s", tt.path, resp.StatusCode, resp.Header.Get("Location"), body, tt.to)
 		}
 	}
+	_, page := c.do("GET", "/", nil, nil)
+	for _, id := range []string{"who", "counter", "scratchpad"} {
+		if !strings.Contains(page, `id="`+id+`"`) {
+			t.Errorf("the page has no element with id %q to return to", id)
+		}
+	}
+	checkMe(t, "the other browser, revoked", other.me(), "", 0)
 }
 
 func TestLogoutOthers(t *testing.T) {
@@ -436,6 +456,40 @@ func TestStoreDown(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable || len(resp.Cookies()) != 0 {
 		t.Errorf("GET /api/me with the store down: %d %s, cookies %v; want 503 and the cookie left alone", resp.StatusCode, body, resp.Cookies())
 	}
+	var outage struct {
+		Error      string `json:"error"`
+		RetryAfter int    `json:"retry_after"`
+	}
+	if err := json.Unmarshal([]byte(body), &outage); err != nil || !strings.Contains(outage.Error, "safe") || outage.RetryAfter <= 0 {
+		t.Errorf("GET /api/me with the store down: body %s (%v), want JSON saying the session is safe", body, err)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("GET /api/me with the store down: Content-Type %q", ct)
+	}
+	if ra := resp.Header.Get("Retry-After"); ra == "" || ra != fmt.Sprint(outage.RetryAfter) {
+		t.Errorf("GET /api/me with the store down: Retry-After %q, retry_after %d", ra, outage.RetryAfter)
+	}
+	for _, req := range []struct{ method, path string }{{"GET", "/"}, {"POST", "/count"}} {
+		var form url.Values
+		if req.method == "POST" {
+			form = url.Values{}
+		}
+		resp, page := d.do(req.method, req.path, form, http.Header{"Accept": {"text/html"}})
+		if resp.StatusCode != http.StatusServiceUnavailable || len(resp.Cookies()) != 0 || resp.Header.Get("Retry-After") == "" {
+			t.Errorf("%s %s with the store down: %d, cookies %v, Retry-After %q; want 503, no cookie, Retry-After",
+				req.method, req.path, resp.StatusCode, resp.Cookies(), resp.Header.Get("Retry-After"))
+		}
+		if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") ||
+			!strings.Contains(page, "Your session is safe") || !strings.Contains(page, "try again") {
+			t.Errorf("%s %s with the store down: Content-Type %q, page:\n%s", req.method, req.path, ct, page)
+		}
+		if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
+			t.Errorf("%s %s with the store down: Cache-Control %q, want no-store", req.method, req.path, cc)
+		}
+		if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") {
+			t.Errorf("%s %s with the store down: Content-Security-Policy %q", req.method, req.path, csp)
+		}
+	}
 	checkMe(t, "once the store is back", c.me(), "alice", 0)
 }
 
@@ -515,5 +569,133 @@ func deleteRedisKeys(t *testing.T, addr, prefix string) {
 	}
 	if err := iter.Err(); err != nil {
 		t.Errorf("clean up Redis: %v", err)
+	}
+}
+
+// clock is a settable clock for the application.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// noticeOf returns the text of the page's notice, or "" if it has none.
+func noticeOf(page string) string {
+	_, rest, ok := strings.Cut(page, `<p class="notice" id="notice" role="status">`)
+	if !ok {
+		return ""
+	}
+	text, _, _ := strings.Cut(rest, "</p>")
+	return text
+}
+
+// TestNotice checks that a visitor whose session ended on the server, or
+// expired, or whose cookie does not verify, is told so once, on the page
+// and in /api/me; and that nobody else is.
+func TestNotice(t *testing.T) {
+	clk := &clock{now: time.Now()}
+	store, err := filestore.New(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := serveConfig(t, store, demoapp.Config{Now: clk.Now})
+
+	// A first visit, and an ordinary session: no notice.
+	c := newClient(t, srv, "device-A")
+	if me := c.me(); me.Notice != "" || me.Cause != "" {
+		t.Errorf("first visit: me = %+v, want no notice", me)
+	}
+	if _, page := c.do("GET", "/", nil, nil); noticeOf(page) != "" {
+		t.Errorf("first visit: page notice %q, want none", noticeOf(page))
+	}
+	c.post("/login", url.Values{"user": {"alice"}})
+	if me := c.me(); me.Notice != "" || me.Cause != "" {
+		t.Errorf("logged in: me = %+v, want no notice", me)
+	}
+
+	// Logged out from another device: told once in /api/me, then the
+	// dead cookie is gone.
+	b := newClient(t, srv, "device-B")
+	b.post("/login", url.Values{"user": {"alice"}})
+	c.post("/logout-others", nil)
+	me := b.me()
+	if me.User != "" || me.Cause != "ended" || !strings.Contains(me.Notice, "logged out from another device") {
+		t.Errorf("after logout from another device: me = %+v, want cause ended and a notice", me)
+	}
+	if b.cookie() != "" {
+		t.Errorf("after the notice the dead cookie is still in the jar")
+	}
+	if me := b.me(); me.Notice != "" || me.Cause != "" {
+		t.Errorf("second request after logout from another device: me = %+v, want no notice", me)
+	}
+
+	// The same on the page.
+	b.post("/login", url.Values{"user": {"alice"}})
+	c.post("/logout-others", nil)
+	_, page := b.do("GET", "/", nil, nil)
+	if got := noticeOf(page); !strings.Contains(got, "logged out from another device") {
+		t.Errorf("page after logout from another device: notice %q", got)
+	}
+	if _, page := b.do("GET", "/", nil, nil); noticeOf(page) != "" {
+		t.Errorf("page, second time: notice %q, want none", noticeOf(page))
+	}
+
+	// A form posted with a dead session (a page left open): the POST
+	// starts a new session, and the page it returns to tells why.
+	b.post("/login", url.Values{"user": {"alice"}})
+	c.post("/logout-others", nil)
+	resp, _ := b.do("POST", "/count", url.Values{}, nil)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("POST /count: status %d, want 303", resp.StatusCode)
+	}
+	_, page = b.do("GET", "/", nil, nil)
+	if got := noticeOf(page); !strings.Contains(got, "logged out from another device") {
+		t.Errorf("page after a POST with a dead session: notice %q", got)
+	}
+	if me := b.me(); me.Notice != "" || me.Count != 1 {
+		t.Errorf("after the notice: me = %+v, want count 1 and no notice", me)
+	}
+
+	// A login from a dead session is no news: the user just logged in.
+	b.post("/login", url.Values{"user": {"alice"}})
+	c.post("/logout-others", nil)
+	if me := b.post("/login", url.Values{"user": {"alice"}}); me.User != "alice" || me.Notice != "" || me.Cause != "" {
+		t.Errorf("login from a dead session: me = %+v, want alice and no notice", me)
+	}
+	if me := b.me(); me.User != "alice" || me.Notice != "" {
+		t.Errorf("after a login from a dead session: me = %+v, want alice and no notice", me)
+	}
+
+	// Expired: idle for longer than the idle timeout.
+	clk.Advance(25 * time.Hour)
+	_, page = c.do("GET", "/", nil, nil)
+	if got := noticeOf(page); !strings.Contains(got, "Your session expired") {
+		t.Errorf("page after 25 idle hours: notice %q", got)
+	}
+	if me := c.me(); me.Notice != "" || me.User != "" {
+		t.Errorf("after the expiry notice: me = %+v, want anonymous and no notice", me)
+	}
+	if me := b.me(); me.Cause != "expired" || !strings.Contains(me.Notice, "Your session expired") {
+		t.Errorf("/api/me after 25 idle hours: me = %+v, want cause expired", me)
+	}
+
+	// A cookie that does not verify.
+	x := newClient(t, srv, "x").withCookie("not-a-signed-id")
+	if me := x.me(); me.Cause != "invalid_cookie" || me.Notice == "" {
+		t.Errorf("a forged cookie: me = %+v, want cause invalid_cookie", me)
+	}
+	if me := x.me(); me.Notice != "" {
+		t.Errorf("a forged cookie, second request: me = %+v, want no notice", me)
 	}
 }

@@ -151,6 +151,32 @@ func (b *browser) screenshot(name string) {
 	}
 }
 
+// Phone is the viewport of a phone, in CSS pixels.
+const phoneWidth, phoneHeight = 390, 844
+
+// phone makes the browser a phone: a 390x844 viewport at 2x, mobile, with
+// touch.
+func (b *browser) phone() {
+	b.t.Helper()
+	b.do("emulate a phone", chromedp.EmulateViewport(phoneWidth, phoneHeight,
+		chromedp.EmulateScale(2), chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulatePortrait))
+}
+
+// checkFits fails unless the page fits the viewport's width: nothing
+// scrolls sideways. It names the elements that stick out.
+func (b *browser) checkFits(what string) {
+	b.t.Helper()
+	got := eval[[]int](b, `[document.documentElement.scrollWidth, document.documentElement.clientWidth]`)
+	if got[0] <= got[1] {
+		return
+	}
+	out := eval[[]string](b, `Array.from(document.querySelectorAll("body *")).
+		filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5).
+		map(e => e.tagName.toLowerCase() + (e.id ? "#" + e.id : "") + (e.className ? "." + e.className : "") +
+			" right=" + Math.round(e.getBoundingClientRect().right)).slice(0, 12)`)
+	b.t.Errorf("%s: %s: the page scrolls sideways: scrollWidth %d > clientWidth %d; sticking out: %v", b.name, what, got[0], got[1], out)
+}
+
 // sessionCookie returns the browser's session cookie for the server, or
 // nil.
 func (b *browser) sessionCookie(serverURL string) *network.Cookie {
@@ -181,9 +207,11 @@ func (b *browser) apiSessions(serverURL string) []demoapp.SessionJSON {
 	return list
 }
 
-// TestBrowser drives two real Chromium browsers through the demo: log in,
-// count across reloads, an HttpOnly cookie, two sessions of one user, "log
-// out all other sessions", and a cookie replayed after logout.
+// TestBrowser drives two real Chromium browsers through the demo, one of
+// them phone-sized: log in, count across reloads, an HttpOnly cookie, two
+// sessions of one user, "log out all other sessions" and the notice it
+// leaves on the other device, a return to the card after a form, a page
+// that fits a phone, and a cookie replayed after logout.
 func TestBrowser(t *testing.T) {
 	chromium := storetest.ServerEnv(t, "KVSESSION_TEST_CHROMIUM")
 	artifacts := os.Getenv("KVSESSION_ARTIFACTS")
@@ -198,7 +226,8 @@ func TestBrowser(t *testing.T) {
 	srv := serve(t, memstore.New(nil))
 	home := srv.URL + "/"
 	a := newBrowser(t, ctx, chromium, "browser A", artifacts)
-	b := newBrowser(t, ctx, chromium, "browser B", artifacts)
+	b := newBrowser(t, ctx, chromium, "phone B", artifacts)
+	b.phone()
 
 	// A: no session until something changes.
 	a.navigate("open the page", chromedp.Navigate(home))
@@ -242,12 +271,34 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("document.cookie = %q: the page can read the session cookie", js)
 	}
 
-	// B logs in as the same user: two sessions, one current in each.
+	// B, a phone, logs in as the same user: two sessions, one current in
+	// each.
 	b.navigate("open the page", chromedp.Navigate(home))
+	if w := eval[int](b, `window.innerWidth`); w != phoneWidth {
+		t.Errorf("B: window.innerWidth %d, want %d", w, phoneWidth)
+	}
+	b.checkFits("first visit")
+	b.screenshot("phone-01-anonymous")
 	b.do("type a user name", chromedp.SendKeys(chromedp.CSS("#login-user"), "alice"))
 	b.navigate("log in", chromedp.Click(chromedp.CSS(`#login button[type="submit"]`)))
 	if got := b.text("#count"); got != "0" {
 		t.Errorf("B: count %q, want 0 (its own session)", got)
+	}
+
+	// A form brings B back to its card, even far down the page; a long
+	// value does not widen the page.
+	long := strings.Repeat("0123456789", 12)
+	b.do("type a key", chromedp.SendKeys(chromedp.CSS(`#scratchpad input[name="key"]`), "a-rather-long-key-without-spaces"))
+	b.do("type a value", chromedp.SendKeys(chromedp.CSS(`#scratchpad input[name="value"]`), long))
+	b.navigate("set a scratchpad entry", chromedp.Click(chromedp.CSS(`#scratchpad button[type="submit"]`)))
+	if got := eval[string](b, `location.hash`); got != "#scratchpad" {
+		t.Errorf("B after setting an entry: location.hash %q, want #scratchpad", got)
+	}
+	if top := eval[float64](b, `document.getElementById("scratchpad").getBoundingClientRect().top`); top < -1 || top > 1 || eval[float64](b, `window.scrollY`) <= 0 {
+		t.Errorf("B after setting an entry: the scratchpad card is at %.0f px, scrollY %.0f; want it at the top of the screen", top, eval[float64](b, `window.scrollY`))
+	}
+	if got := b.text("#scratchpad table.kv"); !strings.Contains(got, long) {
+		t.Errorf("B: scratchpad %q, want the long value", got)
 	}
 	for _, x := range []*browser{a, b} {
 		list := x.apiSessions(srv.URL)
@@ -269,6 +320,17 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("A's page lists %d sessions, want 2", n)
 	}
 	a.screenshot("03-two-sessions")
+	b.navigate("open the page", chromedp.Navigate(home))
+	if n := eval[int](b, `document.querySelectorAll("#sessions tr.session").length`); n != 2 {
+		t.Errorf("B's page lists %d sessions, want 2", n)
+	}
+	b.checkFits("two sessions")
+	// The badge is one line of text: a range over its text has one box per
+	// line.
+	if n := eval[int](b, `(() => { const r = document.createRange(); r.selectNodeContents(document.querySelector("#sessions .badge")); return r.getClientRects().length })()`); n != 1 {
+		t.Errorf("B: the \"this one\" badge takes %d lines, want 1", n)
+	}
+	b.screenshot("phone-03-two-sessions")
 
 	// A logs out the others: B is anonymous at its next request.
 	a.navigate("log out the others", chromedp.Click(chromedp.CSS("#logout-others")))
@@ -280,7 +342,15 @@ func TestBrowser(t *testing.T) {
 	if got := b.text("#state"); !strings.Contains(got, "No session yet") {
 		t.Errorf("B after A logged out the others: state %q", got)
 	}
-	b.screenshot("05-logged-out-by-another-device")
+	if got := b.text("#notice"); !strings.Contains(got, "logged out from another device") {
+		t.Errorf("B after A logged out the others: notice %q", got)
+	}
+	b.checkFits("logged out from another device")
+	b.screenshot("phone-05-logged-out-by-another-device")
+	b.navigate("reload", chromedp.Reload())
+	if n := eval[int](b, `document.querySelectorAll("#notice").length`); n != 0 {
+		t.Errorf("B: the notice is still there after a reload: %q", b.text("#notice"))
+	}
 
 	// A logs out, then replays its old cookie: anonymous.
 	old := a.sessionCookie(srv.URL)

@@ -29,25 +29,31 @@ func (m *Manager) Handler(next http.Handler) http.Handler {
 			rw responseWriter
 		}{}
 		s := &st.s
-		s.c, s.ctx = c, r.Context()
-		s.in = request{cookies: r.Header["Cookie"], userAgent: truncate(r.UserAgent(), maxUserAgent)}
-		if c.cfg.RecordRemoteAddr {
-			s.in.remote = remoteIP(r.RemoteAddr)
-		}
-		if c.cfg.Header != "" {
-			if v, ok := r.Header[c.cfg.Header]; ok {
-				s.in.tokenClient = true
-				if len(v) > 0 {
-					s.in.token = v[0]
-				}
-			}
-		}
+		s.c, s.ctx, s.in = c, r.Context(), c.readRequest(r.Header, r.RemoteAddr)
 		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, s))
 		rw := &st.rw
 		rw.ResponseWriter, rw.s, rw.r = w, s, r
 		next.ServeHTTP(rw, r)
 		rw.commit()
 	})
+}
+
+// readRequest takes from a request's headers and client address what its
+// session needs.
+func (c *core) readRequest(h http.Header, remoteAddr string) request {
+	in := request{cookies: h["Cookie"], userAgent: truncate(h.Get("User-Agent"), maxUserAgent)}
+	if c.cfg.RecordRemoteAddr {
+		in.remote = remoteIP(remoteAddr)
+	}
+	if c.cfg.Header != "" {
+		if v, ok := h[c.cfg.Header]; ok {
+			in.tokenClient = true
+			if len(v) > 0 {
+				in.token = v[0]
+			}
+		}
+	}
+	return in
 }
 
 // maxUserAgent bounds the user agent kept in a session's metadata.

@@ -43,3 +43,29 @@ func (s *Session) Commit() (token string, err error) {
 	}
 	return s.c.signer.sign(s.ident.id), nil
 }
+
+// Serve runs fn with the session of a request served without net/http (a
+// fasthttp server, say), under the rules of Manager.Handler. req holds the
+// request's headers (Cookie, User-Agent and Config.Header are read) and
+// remoteAddr its client address, for Config.RecordRemoteAddr ("" for
+// none). The session is loaded on first use with ctx, and saved when fn
+// returns: fn must send no part of the response before Serve returns.
+//
+// On success Serve adds to resp what Manager.Handler would send with the
+// response: Set-Cookie with the Config's attributes, Cache-Control:
+// no-store and Vary: Cookie when the cookie is set or cleared (and
+// Config.Header for an API client), nothing for a session that was not
+// used or did not change. On an error, which wraps ErrLoad or the store's
+// error, resp is left as it was: answer with a 5xx and send no cookie.
+func (m *Manager) Serve(ctx context.Context, req http.Header, remoteAddr string, resp http.Header, fn func(*Session)) error {
+	s := &Session{c: m.c, ctx: ctx, in: m.c.readRequest(req, remoteAddr)}
+	fn(s)
+	out := http.Header{}
+	if err := s.commit(out); err != nil {
+		return err
+	}
+	for k, v := range out {
+		resp[k] = append(resp[k], v...)
+	}
+	return nil
+}

@@ -1,0 +1,52 @@
+package echosession_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+
+	"github.com/kvsession/kvsession"
+	"github.com/kvsession/kvsession/echosession"
+	"github.com/kvsession/kvsession/memstore"
+	"github.com/labstack/echo/v4"
+)
+
+func ExampleMiddleware() {
+	m, err := kvsession.New(memstore.New(nil), kvsession.Config{
+		Keys: [][]byte{[]byte("a 32-byte or longer secret key!!")},
+	})
+	if err != nil {
+		panic(err)
+	}
+	r := echo.New()
+	r.Use(echosession.Middleware(m))
+	r.GET("/", func(c echo.Context) error {
+		s := echosession.Get(c)
+		n, err := kvsession.GetOr(s, "visits", 0)
+		if err == nil {
+			err = s.Set("visits", n+1)
+		}
+		if err != nil {
+			return err
+		}
+		return c.String(http.StatusOK, fmt.Sprintf("visit %d", n+1))
+	})
+
+	var cookie string
+	for range 2 {
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		if cookie != "" {
+			req.Header.Set("Cookie", cookie)
+		}
+		w := httptest.NewRecorder()
+		r.ServeHTTP(w, req)
+		if c := w.Result().Header.Get("Set-Cookie"); c != "" {
+			cookie, _, _ = strings.Cut(c, ";")
+		}
+		fmt.Println(w.Body)
+	}
+	// Output:
+	// visit 1
+	// visit 2
+}

@@ -427,6 +427,9 @@ func (a *Admin) Walk(ctx context.Context, fn func(key string, e Entry, info Sess
 			if !errors.Is(err, ErrNotFound) {
 				return err
 			}
+			if errors.Is(err, ErrCorrupt) { // a record the store cannot parse
+				c.emit(ctx, Event{Kind: EventCorruptRecord, LogID: c.logID(key), Err: err})
+			}
 			return fn(key, e, SessionInfo{Key: key}, err)
 		}
 		if !a.IsSessionKey(key) {

@@ -133,7 +133,11 @@ type UserIndex interface {
 type Lister interface {
 	// Keys calls fn for every key in the store that starts with prefix,
 	// in no particular order, streaming rather than loading every key into
-	// memory. Keys of expired records may or may not be reported. A key
+	// memory. It reports every record the store still holds: expired
+	// records that await a sweep ([ExpiredDeleter]) and records the store
+	// cannot parse included, so that tools count them exactly (Get then
+	// tells them apart). A store whose engine drops expired records by
+	// itself (Redis) reports only what it holds. A key
 	// written or deleted during the walk may or may not be reported, and a
 	// key may be reported more than once (Redis SCAN does so while it
 	// rehashes). If fn returns an error, Keys stops and returns it.

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -37,9 +38,10 @@ type Options struct {
 // Store is a store in a bbolt database. It is safe for concurrent use.
 // Create one with [New].
 type Store struct {
-	db  *bbolt.DB
-	top []byte
-	now func() time.Time
+	db   *bbolt.DB
+	top  []byte
+	now  func() time.Time
+	turn chan struct{} // holds a token while one of the store's writes runs
 }
 
 var (
@@ -63,7 +65,7 @@ func New(db *bbolt.DB, opts *Options) (*Store, error) {
 	if db == nil {
 		return nil, errors.New("boltstore: new: nil *bbolt.DB")
 	}
-	s := &Store{db: db, top: []byte(DefaultBucket), now: time.Now}
+	s := &Store{db: db, top: []byte(DefaultBucket), now: time.Now, turn: make(chan struct{}, 1)}
 	if opts != nil {
 		if opts.Bucket != "" {
 			s.top = []byte(opts.Bucket)
@@ -127,14 +129,73 @@ func (s *Store) view(fn func(b buckets) error) error {
 	})
 }
 
-func (s *Store) update(fn func(b buckets) error) error {
-	return s.db.Update(func(tx *bbolt.Tx) error {
-		b, err := s.buckets(tx)
-		if err != nil {
-			return err
+// update runs fn in a write transaction of its own, once it is the
+// store's turn to write and bbolt's write lock is free. bbolt waits for
+// its lock without a context, so the transaction runs in a goroutine and
+// update waits for it within ctx: if ctx ends before fn has started,
+// update returns ctx's error at once and fn never runs (the goroutine gives
+// up as soon as it gets the lock); once fn has started, its transaction
+// runs to its end and update returns its result. The store's writes take
+// turns (s.turn, waited for within ctx, in order), so at most one such
+// goroutine waits for bbolt's lock at a time.
+func (s *Store) update(ctx context.Context, fn func(b buckets) error) error {
+	select {
+	case s.turn <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	var (
+		mu                 sync.Mutex
+		started, abandoned bool
+	)
+	type outcome struct {
+		err      error
+		panicked bool
+		p        any
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		defer func() { <-s.turn }()
+		ok := false
+		defer func() {
+			if !ok {
+				done <- outcome{panicked: true, p: recover()}
+			}
+		}()
+		err := s.db.Update(func(tx *bbolt.Tx) error {
+			mu.Lock()
+			if abandoned || ctx.Err() != nil {
+				mu.Unlock()
+				return ctx.Err()
+			}
+			started = true
+			mu.Unlock()
+			b, err := s.buckets(tx)
+			if err != nil {
+				return err
+			}
+			return fn(b)
+		})
+		ok = true
+		done <- outcome{err: err}
+	}()
+	var o outcome
+	select {
+	case o = <-done:
+	case <-ctx.Done():
+		mu.Lock()
+		if !started {
+			abandoned = true
+			mu.Unlock()
+			return ctx.Err()
 		}
-		return fn(b)
-	})
+		mu.Unlock()
+		o = <-done
+	}
+	if o.panicked {
+		panic(o.p) // fn's panic, carried to the caller's goroutine
+	}
+	return o.err
 }
 
 // millis converts an expiry to the stored form: Unix milliseconds, 0 for
@@ -247,10 +308,16 @@ func (s *Store) Get(ctx context.Context, key string) (kvsession.Entry, error) {
 	}
 	now := s.now().UnixMilli()
 	var e kvsession.Entry
-	found := false
+	found, corrupt := false, false
 	err := s.view(func(b buckets) error {
 		h, v, ok := live(b, []byte(key), now)
 		if !ok {
+			if b.records != nil {
+				if raw := b.records.Get([]byte(key)); raw != nil {
+					_, _, parsed := decode(raw)
+					corrupt = !parsed
+				}
+			}
 			return nil
 		}
 		e = entry(h, v)
@@ -259,6 +326,9 @@ func (s *Store) Get(ctx context.Context, key string) (kvsession.Entry, error) {
 	})
 	if err != nil {
 		return kvsession.Entry{}, fmt.Errorf("boltstore: get: %w", err)
+	}
+	if corrupt {
+		return kvsession.Entry{}, fmt.Errorf("boltstore: get: %w: %w", kvsession.ErrCorrupt, kvsession.ErrNotFound)
 	}
 	if !found {
 		return kvsession.Entry{}, notFound("get")
@@ -281,7 +351,7 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, expiresAt tim
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("boltstore: set: %w", err)
 	}
-	err := s.update(func(b buckets) error {
+	err := s.update(ctx, func(b buckets) error {
 		v, err := b.records.NextSequence()
 		if err != nil {
 			return err
@@ -299,7 +369,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("boltstore: delete: %w", err)
 	}
-	if err := s.update(func(b buckets) error { return remove(b, []byte(key)) }); err != nil {
+	if err := s.update(ctx, func(b buckets) error { return remove(b, []byte(key)) }); err != nil {
 		return fmt.Errorf("boltstore: delete: %w", err)
 	}
 	return nil
@@ -313,7 +383,7 @@ func (s *Store) conditional(ctx context.Context, op, key string, old uint64, fn 
 		return fmt.Errorf("boltstore: %s: %w", op, err)
 	}
 	now := s.now().UnixMilli()
-	err := s.update(func(b buckets) error {
+	err := s.update(ctx, func(b buckets) error {
 		k := []byte(key)
 		h, v, ok := live(b, k, now)
 		switch {
@@ -354,7 +424,7 @@ func (s *Store) Touch(ctx context.Context, key string, expiresAt time.Time) erro
 		return fmt.Errorf("boltstore: touch: %w", err)
 	}
 	now := s.now().UnixMilli()
-	err := s.update(func(b buckets) error {
+	err := s.update(ctx, func(b buckets) error {
 		k := []byte(key)
 		h, v, ok := live(b, k, now)
 		if !ok {
@@ -374,7 +444,9 @@ const keysChunk = 256
 
 // Keys implements [kvsession.Lister]. It walks the keys in order, in chunks
 // of 256, each read in its own short read transaction; fn runs between the
-// transactions, so it may call the store. Expired records are not reported.
+// transactions, so it may call the store. It reports every record, expired
+// ones until DeleteExpired removes them and ones that do not parse (Get
+// reports those as corrupt).
 func (s *Store) Keys(ctx context.Context, prefix string, fn func(key string) error) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("boltstore: keys: %w", err)
@@ -388,21 +460,20 @@ func (s *Store) Keys(ctx context.Context, prefix string, fn func(key string) err
 		}
 		chunk = chunk[:0]
 		done := false
-		now := s.now().UnixMilli()
 		err := s.view(func(b buckets) error {
 			if b.records == nil {
 				done = true
 				return nil
 			}
 			c := b.records.Cursor()
-			var k, v []byte
+			var k []byte
 			if after == nil {
-				k, v = c.Seek(p)
-			} else if k, v = c.Seek(after); bytes.Equal(k, after) {
-				k, v = c.Next()
+				k, _ = c.Seek(p)
+			} else if k, _ = c.Seek(after); bytes.Equal(k, after) {
+				k, _ = c.Next()
 			}
 			var last []byte // aliases bbolt's memory
-			for ; ; k, v = c.Next() {
+			for ; ; k, _ = c.Next() {
 				if k == nil || !bytes.HasPrefix(k, p) {
 					done = true
 					return nil
@@ -412,9 +483,7 @@ func (s *Store) Keys(ctx context.Context, prefix string, fn func(key string) err
 					return nil
 				}
 				last = k
-				if h, _, ok := decode(v); ok && !expired(h.expiresAt, now) {
-					chunk = append(chunk, string(k)) // string copies k
-				}
+				chunk = append(chunk, string(k)) // string copies k
 			}
 		})
 		if err != nil {
@@ -449,7 +518,7 @@ func (s *Store) DeleteExpired(ctx context.Context) (int, error) {
 		if err := ctx.Err(); err != nil {
 			return total, fmt.Errorf("boltstore: delete expired: %w", err)
 		}
-		n, more, err := s.sweep(now)
+		n, more, err := s.sweep(ctx, now)
 		total += n
 		if err != nil {
 			return total, fmt.Errorf("boltstore: delete expired: %w", err)
@@ -462,8 +531,8 @@ func (s *Store) DeleteExpired(ctx context.Context) (int, error) {
 
 // sweep handles one batch of expired index entries. It reports how many
 // records it removed and whether more entries may have expired.
-func (s *Store) sweep(now int64) (removed int, more bool, err error) {
-	err = s.update(func(b buckets) error {
+func (s *Store) sweep(ctx context.Context, now int64) (removed int, more bool, err error) {
+	err = s.update(ctx, func(b buckets) error {
 		removed, more = 0, false
 		// Collect first: deleting under a bbolt cursor can make it skip
 		// entries.
@@ -528,7 +597,7 @@ func (s *Store) AddUserKey(ctx context.Context, user, key string, expiresAt time
 		return fmt.Errorf("boltstore: add user key: %w", err)
 	}
 	exp := millis(expiresAt)
-	err := s.update(func(b buckets) error {
+	err := s.update(ctx, func(b buckets) error {
 		k := userKey(user, key)
 		if v := b.users.Get(k); len(v) == 8 {
 			old := binary.BigEndian.Uint64(v)
@@ -584,7 +653,7 @@ func (s *Store) RemoveUserKey(ctx context.Context, user, key string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("boltstore: remove user key: %w", err)
 	}
-	err := s.update(func(b buckets) error {
+	err := s.update(ctx, func(b buckets) error {
 		k := userKey(user, key)
 		v := b.users.Get(k)
 		if v == nil {

@@ -144,9 +144,13 @@ func TestCorruptRecord(t *testing.T) {
 	for key, raw := range raws {
 		putRaw(t, db, key, raw)
 	}
+	var listed []string
+	if err := s.Keys(ctx, "", func(k string) error { listed = append(listed, k); return nil }); err != nil || len(listed) != len(raws) {
+		t.Errorf("Keys = %q, %v; want the %d corrupt records, so that tools report them", listed, err, len(raws))
+	}
 	for key := range raws {
-		if _, err := s.Get(ctx, key); !errors.Is(err, kvsession.ErrNotFound) {
-			t.Errorf("Get(%q) of a corrupt record = %v, want ErrNotFound", key, err)
+		if _, err := s.Get(ctx, key); !errors.Is(err, kvsession.ErrNotFound) || !errors.Is(err, kvsession.ErrCorrupt) {
+			t.Errorf("Get(%q) of a corrupt record = %v, want an error wrapping ErrNotFound and ErrCorrupt", key, err)
 		}
 		if err := s.CompareAndSwap(ctx, key, []byte("x"), time.Time{}, 7); !errors.Is(err, kvsession.ErrNotFound) {
 			t.Errorf("CompareAndSwap(%q) of a corrupt record = %v, want ErrNotFound", key, err)

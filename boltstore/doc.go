@@ -47,6 +47,24 @@
 // returns the record read in a [*kvsession.ConflictError]. Touch keeps the
 // version.
 //
+// # Concurrent writes
+//
+// Every write is a bbolt update transaction, and bbolt runs one at a time:
+// writes are serialised and, unless the database was opened with NoSync,
+// each costs an fsync, so the disk's fsync rate bounds how many writes a
+// second the store does. The store's own writes take turns, in the order
+// they arrive. bbolt waits for its write lock without a context, so a
+// write waits for it in a goroutine of its own, and for that goroutine
+// within its context: a write whose context ends while it waits, for its
+// turn or for a transaction that another user of the same *bbolt.DB holds,
+// returns the context's error at once and changes nothing, even once the
+// lock is free. Once its transaction has started, it runs to its end (a
+// commit and its fsync are never cut short) and the write returns its
+// result. At most one such goroutine per Store waits for the lock at a
+// time. Under kvsession's manager, whose Config.StoreTimeout bounds every
+// store call, a request that waits too long for its turn fails with the
+// timeout instead of hanging. Reads do not wait for writes.
+//
 // # Capabilities
 //
 // Store implements the whole [kvsession.Store] contract and both optional
@@ -63,12 +81,10 @@
 // close the file. On a read-only database, New creates nothing, reads
 // work, and writes fail.
 //
-// Every write is a bbolt update transaction: it is serialised with the other
-// writes and, unless the database was opened with NoSync, costs an fsync.
-//
 // bbolt has no notion of a context. Every method checks its context before
-// each transaction (and DeleteExpired and Keys between batches), but a
-// transaction that has started runs to its end.
+// each transaction (and DeleteExpired and Keys between batches), writes
+// wait for bbolt's write lock within their context (see "Concurrent
+// writes"), and a transaction that has started runs to its end.
 //
 // A record that does not decode (too short, unknown format, version 0) reads
 // as missing, and the next Set replaces it.

@@ -45,8 +45,10 @@
 //
 // A user index entry has the same format with an empty value and version 0.
 // A file whose magic, format, flags, lengths or checksum are wrong is
-// corrupt: it reads as missing (the error wraps [kvsession.ErrNotFound] and
-// says "corrupt record"), a conditional write on it fails as on a missing
+// corrupt: it reads as missing (the error wraps both [kvsession.ErrNotFound]
+// and [kvsession.ErrCorrupt], so the session manager reports it as
+// EventCorruptRecord), and so does a file that holds another key than
+// its name says; a conditional write on it fails as on a missing
 // record, [Store.Set] replaces it, and [Store.DeleteExpired] removes it when
 // its header is the part that is damaged. No content can make the store
 // panic or allocate more than the file's size.
@@ -76,6 +78,15 @@
 // removed. Platforms without Unix owners and permissions (Windows, Plan 9,
 // WebAssembly) skip the owner and mode checks and lack O_NOFOLLOW; they
 // keep the Lstat checks.
+//
+// # Read-only
+//
+// With [Options.ReadOnly], for tools that inspect sessions, [New] creates
+// nothing: it fails with an error wrapping [ErrNotStore] if the directory
+// is missing or lacks users/ and locks/ (it is not a store), every write
+// fails with an error wrapping [ErrReadOnly], and [Store.UserKeys] leaves
+// the expired entries it meets. Reads take no lock, so a read-only Store
+// needs no write permission at all.
 //
 // # Atomicity and durability
 //

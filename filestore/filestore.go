@@ -45,15 +45,33 @@ const (
 type Options struct {
 	// Now is the clock that decides expiry. Default: time.Now.
 	Now func() time.Time
+
+	// ReadOnly opens an existing store for reading only, for tools that
+	// inspect sessions: New creates nothing and fails, with an error
+	// wrapping ErrNotStore, on a directory that does not have the store's
+	// layout (its users and locks subdirectories); every write fails with
+	// an error wrapping ErrReadOnly; and UserKeys leaves expired entries
+	// in place.
+	ReadOnly bool
 }
+
+// ErrNotStore is wrapped by the error of [New] with Options.ReadOnly for a
+// directory that is missing or is not a store's: one without the users
+// and locks subdirectories that New creates.
+var ErrNotStore = errors.New("not a session store directory")
+
+// ErrReadOnly is wrapped by the error of every write of a Store opened with
+// Options.ReadOnly.
+var ErrReadOnly = errors.New("store opened read-only")
 
 // Store keeps records in files under one directory. It is safe for
 // concurrent use, and several Stores, in one process or in several, may
 // share a directory (see the package documentation for the platforms
 // where that holds). Create one with [New].
 type Store struct {
-	dir string
-	now func() time.Time
+	dir      string
+	now      func() time.Time
+	readOnly bool
 	// stripes are in-process locks, one per lock file: a goroutine holds
 	// stripes[i] while it holds lock file i.
 	stripes [numStripes]chan struct{}
@@ -70,10 +88,11 @@ func New(dir string, opts *Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("filestore: new: %w", err)
 	}
-	if err := prepare(abs); err != nil {
+	readOnly := opts != nil && opts.ReadOnly
+	if err := prepare(abs, !readOnly); err != nil {
 		return nil, fmt.Errorf("filestore: new: %w", err)
 	}
-	s := &Store{dir: abs, now: time.Now}
+	s := &Store{dir: abs, now: time.Now, readOnly: readOnly}
 	if opts != nil && opts.Now != nil {
 		s.now = opts.Now
 	}
@@ -85,9 +104,14 @@ func New(dir string, opts *Options) (*Store, error) {
 
 // prepare creates the store's directory dir and its subdirectories where
 // they are missing, and checks that no other local user can write them.
-func prepare(dir string) error {
+// Without create it creates nothing, and returns an error wrapping
+// ErrNotStore if dir or a subdirectory is missing.
+func prepare(dir string, create bool) error {
 	fi, err := os.Lstat(dir)
 	if errors.Is(err, fs.ErrNotExist) {
+		if !create {
+			return fmt.Errorf("%s does not exist: %w", dir, ErrNotStore)
+		}
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return err
 		}
@@ -114,16 +138,29 @@ func prepare(dir string) error {
 	}
 	for _, sub := range []string{usersDir, locksDir} {
 		path := filepath.Join(dir, sub)
-		if err := os.Mkdir(path, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-			return err
+		if create {
+			if err := os.Mkdir(path, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+				return err
+			}
 		}
 		fi, err := os.Lstat(path)
+		if !create && errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%s has no %s subdirectory, which every store has: %w", dir, sub, ErrNotStore)
+		}
 		if err != nil {
 			return err
 		}
 		if err := checkDir("directory", path, fi); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// writable returns an error for the write op of a read-only Store.
+func (s *Store) writable(op string) error {
+	if s.readOnly {
+		return fmt.Errorf("filestore: %s: %w", op, ErrReadOnly)
 	}
 	return nil
 }
@@ -301,7 +338,9 @@ func (s *Store) load(op, key string) (record, error) {
 		return record{}, fmt.Errorf("filestore: %s: %w: %w", op, err, kvsession.ErrNotFound)
 	case err != nil:
 		return record{}, s.fail(op, err)
-	case r.key != key || expired(r.expiresAt, s.now()):
+	case r.key != key: // a file copied or moved under another name
+		return record{}, fmt.Errorf("filestore: %s: %w: the file holds another key: %w", op, errCorrupt, kvsession.ErrNotFound)
+	case expired(r.expiresAt, s.now()):
 		return record{}, notFound(op)
 	}
 	return r, nil
@@ -334,6 +373,9 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, expiresAt tim
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("filestore: set: %w", err)
 	}
+	if err := s.writable("set"); err != nil {
+		return err
+	}
 	unlock, err := s.lock(ctx, fileName(key))
 	if err != nil {
 		return s.fail("set", err)
@@ -350,6 +392,9 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, expiresAt tim
 func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("filestore: delete: %w", err)
+	}
+	if err := s.writable("delete"); err != nil {
+		return err
 	}
 	name := fileName(key)
 	unlock, err := s.lock(ctx, name)
@@ -369,6 +414,9 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 func (s *Store) CompareAndSwap(ctx context.Context, key string, value []byte, expiresAt time.Time, old uint64) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("filestore: compare and swap: %w", err)
+	}
+	if err := s.writable("compare and swap"); err != nil {
+		return err
 	}
 	unlock, err := s.lock(ctx, fileName(key))
 	if err != nil {
@@ -395,6 +443,9 @@ func (s *Store) CompareAndDelete(ctx context.Context, key string, old uint64) er
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("filestore: compare and delete: %w", err)
 	}
+	if err := s.writable("compare and delete"); err != nil {
+		return err
+	}
 	name := fileName(key)
 	unlock, err := s.lock(ctx, name)
 	if err != nil {
@@ -420,6 +471,9 @@ func (s *Store) CompareAndDelete(ctx context.Context, key string, old uint64) er
 func (s *Store) Touch(ctx context.Context, key string, expiresAt time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("filestore: touch: %w", err)
+	}
+	if err := s.writable("touch"); err != nil {
+		return err
 	}
 	unlock, err := s.lock(ctx, fileName(key))
 	if err != nil {
@@ -507,6 +561,9 @@ func (s *Store) keyOf(name string) (string, bool, error) {
 func (s *Store) DeleteExpired(ctx context.Context) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, fmt.Errorf("filestore: delete expired: %w", err)
+	}
+	if err := s.writable("delete expired"); err != nil {
+		return 0, err
 	}
 	now := s.now()
 	n, err := s.sweep(ctx, s.dir, "", now, readHeader)
@@ -647,6 +704,9 @@ func (s *Store) AddUserKey(ctx context.Context, user, key string, expiresAt time
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("filestore: add user key: %w", err)
 	}
+	if err := s.writable("add user key"); err != nil {
+		return err
+	}
 	rel, dir := s.userDir(user)
 	name := fileName(key)
 	unlock, err := s.lock(ctx, rel+name)
@@ -715,6 +775,8 @@ func (s *Store) UserKeys(ctx context.Context, user string) ([]string, error) {
 				continue
 			case err != nil && !errors.Is(err, errCorrupt):
 				return err
+			case s.readOnly:
+				continue // leave the dead entry for a writer to remove
 			}
 			ok, err := s.removeDead(ctx, dir, name, rel+name, now, readRecord)
 			if err != nil {
@@ -740,6 +802,9 @@ func (s *Store) UserKeys(ctx context.Context, user string) ([]string, error) {
 func (s *Store) RemoveUserKey(ctx context.Context, user, key string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("filestore: remove user key: %w", err)
+	}
+	if err := s.writable("remove user key"); err != nil {
+		return err
 	}
 	rel, dir := s.userDir(user)
 	name := fileName(key)

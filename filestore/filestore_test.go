@@ -228,8 +228,12 @@ func TestCorruptRecordReadsAsMissing(t *testing.T) {
 			if err := os.WriteFile(path, c.fn(b), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			if e, err := s.Get(ctx, key); !errors.Is(err, kvsession.ErrNotFound) {
-				t.Errorf("Get = %q, %v; want ErrNotFound", e.Value, err)
+			if e, err := s.Get(ctx, key); !errors.Is(err, kvsession.ErrNotFound) || !errors.Is(err, kvsession.ErrCorrupt) {
+				t.Errorf("Get = %q, %v; want an error wrapping ErrNotFound and ErrCorrupt", e.Value, err)
+			}
+			var keys []string
+			if err := s.Keys(ctx, "", func(k string) error { keys = append(keys, k); return nil }); err != nil || !slices.Equal(keys, []string{key}) {
+				t.Errorf("Keys = %q, %v; want the corrupt record's key, so that tools report it", keys, err)
 			}
 			if err := s.CompareAndSwap(ctx, key, []byte("x"), time.Time{}, 0); !errors.Is(err, kvsession.ErrNotFound) {
 				t.Errorf("CompareAndSwap = %v, want ErrNotFound", err)
@@ -530,4 +534,110 @@ func TestTwoProcessesNoLostUpdates(t *testing.T) {
 		t.Fatalf("child process: %v\n%s", err, out.Bytes())
 	}
 	wantCounter(t, s, key, 2*workers*n)
+}
+
+// listTree returns every path under dir, for checking that nothing changed.
+func listTree(t *testing.T, dir string) []string {
+	t.Helper()
+	var paths []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		paths = append(paths, path+" "+info.ModTime().String()+" "+strconv.FormatInt(info.Size(), 10))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return paths
+}
+
+// TestReadOnlyRefusesNonStores checks that a read-only Store refuses a
+// directory that is not a store, with a clear error, and creates nothing.
+func TestReadOnlyRefusesNonStores(t *testing.T) {
+	parent := t.TempDir()
+	plain := filepath.Join(parent, "plain")
+	if err := os.Mkdir(plain, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(plain, "notes.txt"), []byte("mine"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before := listTree(t, parent)
+	for _, dir := range []string{plain, filepath.Join(parent, "missing")} {
+		s, err := filestore.New(dir, &filestore.Options{ReadOnly: true})
+		if !errors.Is(err, filestore.ErrNotStore) || s != nil {
+			t.Errorf("New(%s, ReadOnly) = %v, %v; want an error wrapping ErrNotStore", dir, s, err)
+		}
+	}
+	if after := listTree(t, parent); !slices.Equal(before, after) {
+		t.Errorf("a read-only open changed the file system:\nbefore %q\nafter  %q", before, after)
+	}
+}
+
+// TestReadOnly checks that a read-only Store reads a store's records and
+// index, refuses every write, and changes no file, not even to drop
+// expired index entries.
+func TestReadOnly(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	clock := func() time.Time { return now }
+	w := newStore(t, dir, clock)
+	ctx := t.Context()
+	if err := w.Set(ctx, "live", []byte("v"), now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Set(ctx, "old", []byte("v"), now.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.AddUserKey(ctx, "u", "live", now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.AddUserKey(ctx, "u", "old", now.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	before := listTree(t, dir)
+	later := func() time.Time { return now.Add(2 * time.Minute) }
+	r, err := filestore.New(dir, &filestore.Options{ReadOnly: true, Now: later})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, err := r.Get(ctx, "live"); err != nil || string(e.Value) != "v" {
+		t.Errorf("Get = %q, %v", e.Value, err)
+	}
+	if keys, err := r.UserKeys(ctx, "u"); err != nil || !slices.Equal(keys, []string{"live"}) {
+		t.Errorf("UserKeys = %q, %v; want [live]", keys, err)
+	}
+	var keys []string
+	if err := r.Keys(ctx, "", func(k string) error { keys = append(keys, k); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(keys)
+	if !slices.Equal(keys, []string{"live", "old"}) {
+		t.Errorf("Keys = %q, want the expired record too", keys)
+	}
+	for name, err := range map[string]error{
+		"Set":              r.Set(ctx, "k", []byte("v"), time.Time{}),
+		"Delete":           r.Delete(ctx, "live"),
+		"CompareAndSwap":   r.CompareAndSwap(ctx, "live", []byte("x"), time.Time{}, 1),
+		"CompareAndDelete": r.CompareAndDelete(ctx, "live", 1),
+		"Touch":            r.Touch(ctx, "live", time.Time{}),
+		"AddUserKey":       r.AddUserKey(ctx, "u", "k", time.Time{}),
+		"RemoveUserKey":    r.RemoveUserKey(ctx, "u", "live"),
+	} {
+		if !errors.Is(err, filestore.ErrReadOnly) {
+			t.Errorf("%s on a read-only store = %v, want an error wrapping ErrReadOnly", name, err)
+		}
+	}
+	if n, err := r.DeleteExpired(ctx); !errors.Is(err, filestore.ErrReadOnly) || n != 0 {
+		t.Errorf("DeleteExpired on a read-only store = %d, %v; want an error wrapping ErrReadOnly", n, err)
+	}
+	if after := listTree(t, dir); !slices.Equal(before, after) {
+		t.Errorf("a read-only store changed files:\nbefore %q\nafter  %q", before, after)
+	}
 }

@@ -9,6 +9,8 @@ import (
 	"math"
 	"os"
 	"time"
+
+	"github.com/kvsession/kvsession"
 )
 
 // The layout of a record file; see the package documentation.
@@ -23,8 +25,10 @@ const (
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
-// errCorrupt reports a file that does not parse as a record.
-var errCorrupt = errors.New("corrupt record")
+// errCorrupt reports a file that does not parse as a record. It wraps
+// kvsession.ErrCorrupt, so that the session manager reports it as a corrupt
+// record (EventCorruptRecord) rather than as an unknown ID.
+var errCorrupt = fmt.Errorf("%w", kvsession.ErrCorrupt)
 
 // record is the content of a record file or of a user index entry (which
 // has no value).

@@ -197,8 +197,9 @@ func (s *Store) getItem(ctx context.Context, k string) (*memcache.Item, error) {
 	return it, err
 }
 
-// errCorrupt marks an item that the store did not write as a record.
-var errCorrupt = errors.New("corrupt record")
+// errCorrupt marks an item that the store did not write as a record: it
+// reads as missing and the manager reports it as corrupt.
+var errCorrupt = fmt.Errorf("memcached item: %w", kvsession.ErrCorrupt)
 
 // live reads the live record under key. It returns an error wrapping
 // ErrNotFound if there is none (missing, expired, deleted or corrupt).

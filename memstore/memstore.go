@@ -437,16 +437,17 @@ func (s *Store) Touch(ctx context.Context, key string, expiresAt time.Time) erro
 }
 
 // Keys implements [kvsession.Lister]. It walks a snapshot of the keys taken
-// when it starts, so fn may call the store.
+// when it starts, so fn may call the store. It reports expired records too,
+// until a sweep drops them (DeleteExpired, or the one that writes run now
+// and then).
 func (s *Store) Keys(ctx context.Context, prefix string, fn func(key string) error) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("memstore: keys: %w", err)
 	}
-	now := s.now()
 	s.mu.RLock()
 	keys := make([]string, 0, len(s.records))
-	for k, r := range s.records {
-		if strings.HasPrefix(k, prefix) && !expired(r.expiresAt, now) {
+	for k := range s.records {
+		if strings.HasPrefix(k, prefix) {
 			keys = append(keys, k)
 		}
 	}

@@ -169,7 +169,7 @@ func New(db *sql.DB, opts *Options) (*Store, error) {
 	s.touch = "UPDATE " + t + " SET `expires_at` = ? WHERE `key` = ? AND " + live
 	s.live = "SELECT 1 FROM " + t + " WHERE `key` = ? AND " + live
 	for bounded, upper := range []string{"", " AND `key` < ?"} {
-		s.keys[bounded] = "SELECT `key` FROM " + t + " WHERE `key` >= ? AND `key` > ?" + upper + " AND " + live +
+		s.keys[bounded] = "SELECT `key` FROM " + t + " WHERE `key` >= ? AND `key` > ?" + upper +
 			fmt.Sprintf(" ORDER BY `key` LIMIT %d", keysPage)
 	}
 	s.sweep = "DELETE FROM " + t + " WHERE `expires_at` <= ? ORDER BY `expires_at`, `key`" + fmt.Sprintf(" LIMIT %d", sweepBatch)
@@ -525,9 +525,10 @@ func (s *Store) Touch(ctx context.Context, key string, expiresAt time.Time) erro
 	return nil
 }
 
-// Keys implements [kvsession.Lister]. It reports the keys of live records
-// in byte order, reading them 1000 at a time, and holds no connection while
-// fn runs, so fn may call the store.
+// Keys implements [kvsession.Lister]. It reports the keys of every record,
+// expired ones too until DeleteExpired removes them, in byte order, reading
+// them 1000 at a time, and holds no connection while fn runs, so fn may
+// call the store.
 func (s *Store) Keys(ctx context.Context, prefix string, fn func(key string) error) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("mysqlstore: keys: %w", err)
@@ -543,7 +544,6 @@ func (s *Store) Keys(ctx context.Context, prefix string, fn func(key string) err
 			query = s.keys[1]
 			args = append(args, p.To)
 		}
-		args = append(args, s.now().UnixMicro())
 		page, err := s.queryKeys(ctx, query, args...)
 		if err != nil {
 			return nil, s.fail(ctx, "keys", err)

@@ -146,9 +146,9 @@ ON CONFLICT ("key") DO UPDATE SET "value" = EXCLUDED."value", "expires_at" = EXC
 	s.cas = q(`UPDATE `+t+` SET "value" = $2, "expires_at" = $3, "version" = $4 WHERE "key" = $1 AND "version" = $5 AND `+live, 6)
 	s.cad = q(`DELETE FROM `+t+` WHERE "key" = $1 AND "version" = $2 AND `+live, 3)
 	s.touch = q(`UPDATE `+t+` SET "expires_at" = $2 WHERE "key" = $1 AND `+live, 3)
-	for bounded, upper := range []string{``, ` AND "key" < $4`} {
-		s.keys[bounded] = q(`SELECT "key" FROM `+t+` WHERE "key" >= $1 AND "key" > $2`+upper+` AND `+live+
-			fmt.Sprintf(` ORDER BY "key" LIMIT %d`, keysPage), 3)
+	for bounded, upper := range []string{``, ` AND "key" < $3`} {
+		s.keys[bounded] = `SELECT "key" FROM ` + t + ` WHERE "key" >= $1 AND "key" > $2` + upper +
+			fmt.Sprintf(` ORDER BY "key" LIMIT %d`, keysPage)
 	}
 	s.sweep = fmt.Sprintf(`DELETE FROM %[1]s WHERE "key" IN (
 	SELECT "key" FROM %[1]s WHERE "expires_at" <= $1 LIMIT %[2]d FOR UPDATE SKIP LOCKED
@@ -406,14 +406,15 @@ func (s *Store) Touch(ctx context.Context, key string, expiresAt time.Time) erro
 	return nil
 }
 
-// Keys implements [kvsession.Lister]. It reports the keys of live records
-// in byte order, reading them 1000 at a time, and holds no connection while
-// fn runs, so fn may call the store.
+// Keys implements [kvsession.Lister]. It reports the keys of every record,
+// expired ones too until DeleteExpired removes them, in byte order, reading
+// them 1000 at a time, and holds no connection while fn runs, so fn may
+// call the store.
 func (s *Store) Keys(ctx context.Context, prefix string, fn func(key string) error) error {
 	page := make([][]byte, 0, keysPage)
 	query := func(ctx context.Context, p keyrange.Page) ([][]byte, error) {
 		// Every key is greater than the empty string.
-		args := []any{nonNil(p.Prefix), nonNil(p.After), s.now()}
+		args := []any{nonNil(p.Prefix), nonNil(p.After)}
 		query := s.keys[0]
 		if p.Bounded {
 			query = s.keys[1]

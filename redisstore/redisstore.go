@@ -186,7 +186,7 @@ func versionBytes(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v
 
 // errMalformed reports a value under the store's namespace that this
 // package did not write. It reads as missing.
-var errMalformed = fmt.Errorf("malformed record: %w", kvsession.ErrNotFound)
+var errMalformed = fmt.Errorf("malformed record: %w: %w", kvsession.ErrCorrupt, kvsession.ErrNotFound)
 
 // wrap turns an error from go-redis into one of the store's: redis.Nil
 // becomes ErrNotFound, and an error that happened while ctx was done also

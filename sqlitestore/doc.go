@@ -4,29 +4,60 @@
 //
 //	import _ "modernc.org/sqlite" // registers the driver "sqlite"
 //
-//	db, err := sql.Open("sqlite", "file:sessions.db?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")
+//	db, err := sql.Open("sqlite", "file:sessions.db?_pragma=busy_timeout(1000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)")
 //	...
+//	db.SetMaxOpenConns(1) // see "Connection settings"
 //	store, err := sqlitestore.New(db, nil)
 //	...
 //	err = store.CreateSchema(ctx) // once, at start-up
 //
 // # Connection settings
 //
-// SQLite lets one writer in at a time. Open the database with these pragmas
-// in the DSN, so that they hold on every connection of the pool:
+// SQLite lets one writer in at a time, and a statement that finds the
+// database locked waits for the lock (up to busy_timeout) without looking
+// at its context: a cancelled request or an expired Config.StoreTimeout
+// does not end that wait. Give the *sql.DB these settings, which storeurl's
+// sqlite: scheme uses, so that concurrent requests wait for their turn
+// within their deadline:
 //
-//   - busy_timeout(5000): a connection that finds the database locked waits
-//     up to 5 s for it instead of failing at once with SQLITE_BUSY. Without
-//     it, concurrent writers fail.
+//   - db.SetMaxOpenConns(1): one connection. The store's statements then
+//     queue in database/sql's pool, where a wait ends with the request's
+//     context, and never wait for each other on SQLite's lock. SQLite
+//     commits one write at a time anyway, so one connection loses no write
+//     throughput; it also runs reads one at a time, which costs little
+//     beside a session store's writes (on two cores, reads through the
+//     manager ran as fast on one connection as on ten). A bigger pool lets
+//     reads run in parallel, but concurrent writes then wait for each
+//     other on SQLite's lock, where SQLite's busy handler serves them in no
+//     order and their contexts are ignored: under load, some of them fail
+//     ("database is locked", or a StoreTimeout once the wait ends).
+//   - busy_timeout(1000): how long a statement waits for a lock that
+//     another process holds (the kvsession command cleaning up, say)
+//     before it fails with SQLITE_BUSY. Keep it well below the manager's
+//     StoreTimeout (3 s by default): the wait ignores the context, so a
+//     longer one holds the request, and with one connection every request
+//     behind it, past their deadlines. Without busy_timeout, such a
+//     statement fails at once.
 //   - journal_mode(WAL): readers do not block the writer nor the writer the
-//     readers, and a commit costs one fsync of the log.
-//   - synchronous(NORMAL) (optional, with WAL): fewer fsyncs; a power loss
-//     may drop the last commits but never corrupts the database.
+//     readers (another process reading, with mode=ro, does not stop the
+//     application's writes), and a commit appends to the log. SQLite
+//     checkpoints the log into the database when it passes 1000 pages
+//     (wal_autocheckpoint, about 4 MB), and starts it again from its
+//     beginning once no reader still uses it: with one connection that is
+//     every checkpoint, so the -wal file stays about 4 MB. Many concurrent
+//     readers on a bigger pool can keep a checkpoint from restarting the
+//     log, which then grows.
+//   - synchronous(NORMAL), with WAL: a commit does not wait for an fsync
+//     (the log is synced at checkpoints). A power loss or an OS crash may
+//     drop the last commits, the last sessions created or changed, but
+//     never corrupts the database; a crash of the application alone loses
+//     nothing. Leave it out (FULL) to sync every commit, at the cost of an
+//     fsync per write.
 //
-// The store never holds a transaction open across statements, so these
-// settings are enough for any pool size. [database/sql.DB.SetMaxOpenConns]
-// bounds the pool; a pool of one connection removes lock waits altogether at
-// the cost of serialising readers. An in-memory database (":memory:") is
+// Give the pragmas in the DSN, as above, so that they hold on every
+// connection the pool opens. The store never holds a transaction open
+// across statements, nor a connection while it calls back into your code,
+// so one connection never deadlocks. An in-memory database (":memory:") is
 // private to one connection: use it only with SetMaxOpenConns(1).
 //
 // # File permissions
@@ -41,7 +72,7 @@
 //	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 //	...
 //	f.Close()
-//	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")
+//	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(1000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)")
 //
 // or keep the database in a directory that only the application's user
 // can enter (mode 0700). A file created with a looser mode keeps it: chmod
@@ -112,8 +143,9 @@
 //
 // Every method checks its context before it starts, and database/sql
 // passes the context to the driver: modernc.org/sqlite interrupts a
-// statement in flight (sqlite3_interrupt) when its context is cancelled. A
-// statement waiting for the write lock waits at most busy_timeout.
+// statement in flight (sqlite3_interrupt) when its context is cancelled.
+// A statement waiting for a lock is not interrupted: it waits up to
+// busy_timeout, whatever its context (see "Connection settings").
 //
 // Versions are random, so two versions of one key could in principle
 // repeat; the chance is 2^-63 per pair, and a new version never equals the

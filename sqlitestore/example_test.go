@@ -21,15 +21,18 @@ func Example() {
 	}
 	defer os.RemoveAll(dir)
 
-	// busy_timeout lets concurrent writers wait for the lock instead of
-	// failing; WAL lets readers and the writer proceed together.
+	// See "Connection settings" in the package documentation: one
+	// connection, so that concurrent requests queue in the pool within
+	// their contexts; a busy_timeout well below the manager's StoreTimeout
+	// for locks held by other processes; WAL, synced at checkpoints.
 	dsn := "file:" + filepath.Join(dir, "sessions.db") +
-		"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
+		"?_pragma=busy_timeout(1000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer db.Close()
+	db.SetMaxOpenConns(1)
 
 	ctx := context.Background()
 	store, err := sqlitestore.New(db, nil)

@@ -120,10 +120,10 @@ ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.ex
 		cad:   f(`DELETE FROM {t} WHERE key = ? AND version = ? AND {live}`),
 		touch: f(`UPDATE {t} SET expires_at = ? WHERE key = ? AND {live}`),
 
-		keysFirst:   f(`SELECT key FROM {t} WHERE key >= ? AND {live} ORDER BY key LIMIT ?`),
-		keysFirstTo: f(`SELECT key FROM {t} WHERE key >= ? AND key < ? AND {live} ORDER BY key LIMIT ?`),
-		keysNext:    f(`SELECT key FROM {t} WHERE key > ? AND {live} ORDER BY key LIMIT ?`),
-		keysTo:      f(`SELECT key FROM {t} WHERE key > ? AND key < ? AND {live} ORDER BY key LIMIT ?`),
+		keysFirst:   f(`SELECT key FROM {t} WHERE key >= ? ORDER BY key LIMIT ?`),
+		keysFirstTo: f(`SELECT key FROM {t} WHERE key >= ? AND key < ? ORDER BY key LIMIT ?`),
+		keysNext:    f(`SELECT key FROM {t} WHERE key > ? ORDER BY key LIMIT ?`),
+		keysTo:      f(`SELECT key FROM {t} WHERE key > ? AND key < ? ORDER BY key LIMIT ?`),
 
 		sweep:      f(`DELETE FROM {t} WHERE rowid IN (SELECT rowid FROM {t} WHERE expires_at > 0 AND expires_at <= ? LIMIT ?)`),
 		sweepUsers: f(`DELETE FROM {u} WHERE rowid IN (SELECT rowid FROM {u} WHERE expires_at > 0 AND expires_at <= ? LIMIT ?)`),
@@ -194,7 +194,7 @@ func (s *Store) Get(ctx context.Context, key string) (kvsession.Entry, error) {
 	}
 	e, ok := decode(value, exp, ver)
 	if !ok {
-		return kvsession.Entry{}, fmt.Errorf("sqlitestore: get: corrupt record: %w", kvsession.ErrNotFound)
+		return kvsession.Entry{}, fmt.Errorf("sqlitestore: get: %w: %w", kvsession.ErrCorrupt, kvsession.ErrNotFound)
 	}
 	return e, nil
 }
@@ -340,7 +340,8 @@ const keysPage = 500
 
 // Keys implements [kvsession.Lister]. It reads the keys in pages, in key
 // order, each page with one short query by key range; fn runs between the
-// queries, so it may call the store. Expired records are not reported.
+// queries, so it may call the store. It reports every row, expired ones
+// too until DeleteExpired removes them.
 func (s *Store) Keys(ctx context.Context, prefix string, fn func(key string) error) error {
 	page := make([][]byte, 0, keysPage)
 	query := func(ctx context.Context, p keyrange.Page) ([][]byte, error) {
@@ -356,7 +357,7 @@ func (s *Store) Keys(ctx context.Context, prefix string, fn func(key string) err
 		default:
 			q, args = s.q.keysNext, []any{p.After}
 		}
-		args = append(args, s.now().UnixMilli(), keysPage)
+		args = append(args, keysPage)
 		var err error
 		if page, err = s.keysPage(ctx, page[:0], q, args...); err != nil {
 			return nil, fmt.Errorf("sqlitestore: keys: %w", err)

@@ -41,7 +41,8 @@
 //   - bucket (bolt): the top-level bucket, its Options.Bucket.
 //   - max_conns (sqlite and every network scheme): the most connections
 //     the store's pool opens at once, from 1 to [MaxMaxConns]; default
-//     [DefaultMaxConns] (10). A request that finds every connection busy
+//     [DefaultMaxConns] (10), and [DefaultSQLiteMaxConns] (1) for sqlite
+//     (see "SQLite and bbolt"). A request that finds every connection busy
 //     waits for one, within its context. For redis and rediss it bounds
 //     the client's one pool (pipelines included); for redis+cluster and
 //     redis+sentinel, the pool of each server. For memcache it bounds the
@@ -54,6 +55,36 @@
 // The postgres and mysql schemes pass every other parameter to their driver
 // (sslmode, connect_timeout, tls, ...), which rejects the ones it does not
 // know; pgxpool's pool_max_conns is refused in favour of max_conns.
+//
+// # SQLite and bbolt
+//
+// Both let one writer in at a time, and their own waits for that lock do
+// not end with a request's context, so these URLs open them where a
+// request waits for its turn within its deadline: 32 concurrent writers
+// through a kvsession.Manager with the default Config (StoreTimeout 3s)
+// run without a store error (this package's load tests run them for 60s
+// in CI).
+//
+// sqlite: opens a read-write database with one connection (max_conns=1)
+// and these pragmas, explained in the sqlitestore package documentation
+// under "Connection settings":
+//
+//	busy_timeout(1000)   a lock that another process holds: wait 1s, then fail
+//	journal_mode(WAL)    readers and the writer do not block each other
+//	synchronous(NORMAL)  no fsync per commit; the log is synced at checkpoints
+//
+// With one connection the store's statements queue in the pool, within
+// their contexts, instead of on SQLite's lock, where SQLite ignores them;
+// the busy timeout, well below the 3s StoreTimeout, bounds a wait for
+// another process (the kvsession command, say); and every WAL checkpoint
+// restarts the log, so the -wal file stays about 4 MB. A power loss may
+// drop the last commits (synchronous NORMAL), never the database. A bigger
+// max_conns lets reads run in parallel, but writes then wait for each
+// other on SQLite's lock, and under load some fail.
+//
+// bolt: opens the file with bbolt's defaults (an fsync per commit). The
+// boltstore package waits for bbolt's write lock within each write's
+// context (see "Concurrent writes" in its documentation).
 //
 // # Opening
 //

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
@@ -40,10 +41,12 @@ const DefaultTimeout = 5 * time.Second
 // schema and waits [DefaultTimeout] for a server.
 type Options struct {
 	// ReadOnly opens a bolt file with a shared lock (so it waits, up to
-	// Timeout, while a writer holds the file) and an SQLite file in
-	// read-only mode; file, bolt and sqlite URLs then fail if the directory
-	// or file does not exist, instead of creating it. Network stores ignore
-	// it.
+	// Timeout, while a writer holds the file), an SQLite file in read-only
+	// mode, and a file store directory read-only (filestore
+	// Options.ReadOnly: a directory without the store's layout is an
+	// error, and nothing is created); file, bolt and sqlite URLs then fail
+	// if the directory or file does not exist, instead of creating it.
+	// Network stores ignore it.
 	ReadOnly bool
 
 	// CreateSchema creates the tables of the postgres, mysql and sqlite
@@ -128,7 +131,7 @@ func open(ctx context.Context, t *target, opts Options) (kvsession.Store, io.Clo
 				return nil, nil, failOpen, err
 			}
 		}
-		s, err := filestore.New(t.path, nil)
+		s, err := filestore.New(t.path, &filestore.Options{ReadOnly: opts.ReadOnly})
 		if err != nil {
 			return nil, nil, failOpen, err
 		}
@@ -171,8 +174,12 @@ func open(ctx context.Context, t *target, opts Options) (kvsession.Store, io.Clo
 			if err := createPrivate(t.path); err != nil {
 				return nil, nil, failOpen, err
 			}
-			params.Add("_pragma", "busy_timeout(5000)")
+			// See "SQLite and bbolt" in the package documentation: a wait
+			// for another process's lock ignores the context, so it is
+			// kept well below kvsession's default StoreTimeout (3s).
+			params.Add("_pragma", "busy_timeout("+strconv.Itoa(sqliteBusyTimeoutMillis)+")")
 			params.Add("_pragma", "journal_mode(WAL)")
+			params.Add("_pragma", "synchronous(NORMAL)")
 		}
 		dsn := "file:" + (&url.URL{Path: t.path}).EscapedPath() + "?" + params.Encode()
 		db, err := sql.Open("sqlite", dsn)

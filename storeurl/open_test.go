@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/kvsession/kvsession"
+	"github.com/kvsession/kvsession/filestore"
 	"github.com/kvsession/kvsession/storetest"
 	"github.com/kvsession/kvsession/storeurl"
 )
@@ -103,8 +104,26 @@ func TestOpenFile(t *testing.T) {
 	if _, err := os.Stat(dir); err == nil {
 		t.Error("a read-only open created the directory")
 	}
-	roundTrip(t, open(t, "file://"+dir, storeurl.Options{}), "k")
-	roundTrip(t, open(t, "file://"+dir, storeurl.Options{ReadOnly: true}), "k")
+	w := open(t, "file://"+dir, storeurl.Options{})
+	roundTrip(t, w, "k")
+	if err := w.Set(t.Context(), "kept", []byte("v"), time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	// Read-only: reads the store, writes nothing, and refuses a directory
+	// that is not a store without creating anything in it.
+	r := open(t, "file://"+dir, storeurl.Options{ReadOnly: true})
+	if e, err := r.Get(t.Context(), "kept"); err != nil || string(e.Value) != "v" {
+		t.Errorf("read-only Get = %q, %v", e.Value, err)
+	}
+	if err := r.Set(t.Context(), "k", []byte("v"), time.Time{}); !errors.Is(err, filestore.ErrReadOnly) {
+		t.Errorf("read-only Set = %v, want filestore.ErrReadOnly", err)
+	}
+	plain := t.TempDir()
+	_, _, err = storeurl.Open(t.Context(), "file://"+plain, storeurl.Options{ReadOnly: true})
+	checkOpenError(t, err, "not a session store")
+	if entries, _ := os.ReadDir(plain); len(entries) != 0 {
+		t.Errorf("a read-only open of a plain directory created %v in it", entries)
+	}
 }
 
 func TestOpenBolt(t *testing.T) {

@@ -168,6 +168,9 @@ func parsePath(scheme, raw string) (*target, string) {
 		if t.maxConns, reason = parseMaxConns(maxConns); reason != "" {
 			return nil, reason
 		}
+		if maxConns == "" {
+			t.maxConns = DefaultSQLiteMaxConns
+		}
 	}
 	return t, ""
 }
@@ -176,9 +179,10 @@ func parsePath(scheme, raw string) (*target, string) {
 // with the same name and meaning in every scheme that has a pool.
 const paramMaxConns = "max_conns"
 
-// DefaultMaxConns is the most connections that the pool of an sqlite,
-// redis, memcache, postgres or mysql store holds when its URL has no
-// max_conns parameter (see the package documentation).
+// DefaultMaxConns is the most connections that the pool of a redis,
+// memcache, postgres or mysql store holds when its URL has no max_conns
+// parameter (see the package documentation). An sqlite store's is
+// [DefaultSQLiteMaxConns].
 const DefaultMaxConns = 10
 
 // MaxMaxConns is the largest max_conns value a URL may give.

@@ -224,7 +224,7 @@ func TestParseMaxConns(t *testing.T) {
 		url  string
 		want int
 	}{
-		{"sqlite:///srv/s.db", DefaultMaxConns},
+		{"sqlite:///srv/s.db", DefaultSQLiteMaxConns},
 		{"sqlite:///srv/s.db?max_conns=1", 1},
 		{"redis://h/0?max_conns=50", 50},
 		{"rediss://h/0", DefaultMaxConns},

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"sync/atomic"
@@ -13,20 +12,24 @@ import (
 
 var cleanupCommand = &command{
 	name:    "cleanup",
-	args:    "[-dry-run] [-json] -store URL",
+	args:    "[-dry-run] [-prefix P] [-json] -store URL",
 	summary: "delete expired sessions from stores that keep them",
 	help: `
 Cleanup deletes the expired records of stores whose engine does not drop
 them by itself (file, bolt, sqlite, postgres, mysql), in batches, and prints
-how many it deleted; it sweeps the whole store, whatever the key prefix.
-Applications usually run the same sweep now and then
-(kvsession.Manager.CleanupEvery). Redis and memcached expire records by
+how many it deleted; the sweep covers the whole store, whatever the key
+prefix. Applications usually run the same sweep now and then
+(kvsession.Admin.CleanupEvery). Redis and memcached expire records by
 themselves: there is nothing to do, and cleanup says so.
 
-With -dry-run it deletes nothing: it opens the store read-only, walks it and
-counts the records that have expired but are still there. Most stores leave
-expired records out of a walk, so the count can be lower than what a real
-run deletes; the file store shows them all.
+Before the sweep, cleanup walks the records under -prefix to count the
+expired ones (the total its progress reports) and the corrupt ones, which
+a sweep may leave: delete removes them.
+
+With -dry-run it deletes nothing and changes nothing: it opens the store
+read-only, walks the records under -prefix and counts, exactly, the expired
+sessions and revocation marks (what a real run deletes, for an application
+alone in its store) and, apart, the corrupt records.
 
 A long run reports its progress on standard error every few seconds.`,
 	setup: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
@@ -41,8 +44,20 @@ A long run reports its progress on standard error every few seconds.`,
 	},
 }
 
+// cleanupJSON is what cleanup -json prints.
+type cleanupJSON struct {
+	DryRun          bool  `json:"dry_run"`
+	Needed          bool  `json:"needed"`                   // false: the store expires records by itself
+	Deleted         int   `json:"deleted"`                  // not in a dry run
+	Listed          int64 `json:"listed,omitempty"`         // records walked under the prefix
+	Expired         int64 `json:"expired"`                  // expired sessions and marks found by the walk
+	ExpiredSessions int64 `json:"expired_sessions"`         // of which sessions
+	ExpiredMarks    int64 `json:"expired_revocation_marks"` // of which revocation marks
+	Corrupt         int64 `json:"corrupt"`                  // records that do not decode
+}
+
 func (c *cli) cleanup(ctx context.Context, f *commonFlags, dryRun bool) error {
-	o, err := c.open(ctx, f, dryRun, 0)
+	o, err := c.open(ctx, f, dryRun)
 	if err != nil {
 		return err
 	}
@@ -50,51 +65,70 @@ func (c *cli) cleanup(ctx context.Context, f *commonFlags, dryRun bool) error {
 	store := storeurl.Redact(f.store)
 	if _, ok := o.store.(kvsession.ExpiredDeleter); !ok {
 		if f.json {
-			return writeJSON(c.stdout, map[string]any{"deleted": 0, "dry_run": dryRun, "needed": false})
+			return writeJSON(c.stdout, cleanupJSON{DryRun: dryRun})
 		}
 		fmt.Fprintf(c.stdout, "nothing to do: %s expires records by itself\n", store)
 		return nil
 	}
-	if !dryRun {
-		p := c.startProgress("cleanup", nil, "")
-		n, err := o.m.Cleanup(ctx)
+	out := cleanupJSON{DryRun: dryRun, Needed: true}
+	var n walkCounts
+	var expired atomic.Int64 // for the progress of the sweep
+	if _, lists := o.store.(kvsession.Lister); lists || dryRun {
+		label := "cleanup: counting"
+		if dryRun {
+			label = "cleanup -dry-run"
+		}
+		p := c.startProgress(label, func() string {
+			return fmt.Sprintf("%d records read", n.read.Load())
+		})
+		err := o.walk(ctx, &n, nil)
 		p.end()
 		if err != nil {
-			if n > 0 {
-				fmt.Fprintf(c.stdout, "deleted %s before the error\n", plural(n, "expired record"))
-			}
 			return err
 		}
+		out.Listed = n.read.Load()
+		out.ExpiredSessions, out.ExpiredMarks, out.Corrupt = n.expired, n.markExp, n.corrupt
+		out.Expired = n.expired + n.markExp
+		expired.Store(out.Expired)
+	}
+	if dryRun {
 		if f.json {
-			return writeJSON(c.stdout, map[string]any{"deleted": n, "dry_run": false, "needed": true})
+			return writeJSON(c.stdout, out)
 		}
-		fmt.Fprintf(c.stdout, "deleted %s from %s\n", plural(n, "expired record"), store)
+		fmt.Fprintf(c.stdout, "dry run: %s (%s, %s) of %d listed under prefix %q in %s; nothing deleted\n",
+			plural(int(out.Expired), "expired record"), plural(int(n.expired), "session"), plural(int(n.markExp), "revocation mark"),
+			out.Listed, f.prefix, store)
+		c.reportCorrupt(n.corrupt, f.prefix)
 		return nil
 	}
 
-	lister, ok := o.store.(kvsession.Lister)
-	if !ok {
-		return fmt.Errorf("this store cannot list its keys, so a dry run cannot count its expired records: %w", errors.ErrUnsupported)
-	}
-	var listed, expired atomic.Int64
-	p := c.startProgress("cleanup -dry-run", &listed, "records listed")
-	err = lister.Keys(ctx, "", func(key string) error {
-		listed.Add(1)
-		_, err := o.store.Get(ctx, key)
-		if errors.Is(err, kvsession.ErrNotFound) {
-			expired.Add(1)
-			return nil
+	p := c.startProgress("cleanup: sweeping", func() string {
+		if t := expired.Load(); t > 0 {
+			return fmt.Sprintf("deleting the %d expired records found (the store reports the count when done)", t)
 		}
-		return err
+		return "the store reports the count when done"
 	})
+	deleted, err := o.admin.Cleanup(ctx)
 	p.end()
 	if err != nil {
+		if deleted > 0 {
+			fmt.Fprintf(c.stdout, "deleted %s before the error\n", plural(deleted, "expired record"))
+		}
 		return err
 	}
+	out.Deleted = deleted
 	if f.json {
-		return writeJSON(c.stdout, map[string]any{"expired": expired.Load(), "listed": listed.Load(), "dry_run": true, "needed": true})
+		return writeJSON(c.stdout, out)
 	}
-	fmt.Fprintf(c.stdout, "dry run: %s of %d listed in %s; nothing deleted\n",
-		plural(int(expired.Load()), "expired record"), listed.Load(), store)
+	fmt.Fprintf(c.stdout, "deleted %s from %s\n", plural(deleted, "expired record"), store)
+	c.reportCorrupt(n.corrupt, f.prefix)
 	return nil
+}
+
+// reportCorrupt says how many corrupt records a walk met, if any.
+func (c *cli) reportCorrupt(n int64, prefix string) {
+	if n > 0 {
+		fmt.Fprintf(c.stdout, "%s under prefix %q: they do not decode (list -corrupt names them, delete removes them)\n",
+			plural(int(n), "corrupt record"), prefix)
+	}
 }

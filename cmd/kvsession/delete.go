@@ -5,8 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-
-	"github.com/kvsession/kvsession"
 )
 
 var deleteCommand = &command{
@@ -20,7 +18,8 @@ application, gets a new empty session. SESSION is the ID that list shows,
 or enough of its start to be unique, or the full store key.
 
 A SESSION that does not exist is an error (exit status 1), after the others
-are deleted.`,
+are deleted. A corrupt record (list -corrupt names them) is deleted like a
+session.`,
 	setup: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		common := c.commonFlags(fs)
 		return func(ctx context.Context, args []string) error {
@@ -40,7 +39,12 @@ type deleted struct {
 }
 
 func (c *cli) delete(ctx context.Context, f *commonFlags, args []string) error {
-	o, err := c.open(ctx, f, false, 0)
+	for _, arg := range args {
+		if err := checkSessionArg(f.prefix, arg); err != nil {
+			return err
+		}
+	}
+	o, err := c.open(ctx, f, false)
 	if err != nil {
 		return err
 	}
@@ -48,20 +52,12 @@ func (c *cli) delete(ctx context.Context, f *commonFlags, args []string) error {
 	var done []deleted
 	var errs []error
 	for _, arg := range args {
-		key, err := o.resolve(ctx, f.prefix, arg)
-		if err == nil {
-			var in kvsession.SessionInfo
-			if in, err = o.info(ctx, key, arg); err == nil {
-				if err = o.m.Revoke(ctx, key); err == nil {
-					done = append(done, deleted{ID: in.LogID, Key: key, User: in.User})
-					if !f.json {
-						fmt.Fprintf(c.stdout, "deleted session %s (user %s)\n", in.LogID, orDash(in.User))
-					}
-					continue
-				}
-			}
+		d, err := c.deleteOne(ctx, f, o, arg)
+		if err != nil {
+			errs = append(errs, err)
+			continue
 		}
-		errs = append(errs, err)
+		done = append(done, d)
 	}
 	if f.json {
 		if done == nil {
@@ -72,4 +68,29 @@ func (c *cli) delete(ctx context.Context, f *commonFlags, args []string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// deleteOne deletes the session, or corrupt record, that arg names.
+func (c *cli) deleteOne(ctx context.Context, f *commonFlags, o *opened, arg string) (deleted, error) {
+	key, err := o.resolve(ctx, f.prefix, arg)
+	if err != nil {
+		return deleted{}, err
+	}
+	in, err := o.info(ctx, key, arg)
+	corrupt := errors.Is(err, errCorruptRecord)
+	if err != nil && !corrupt {
+		return deleted{}, err
+	}
+	if err := o.admin.Revoke(ctx, key); err != nil {
+		return deleted{}, err
+	}
+	d := deleted{ID: in.LogID, Key: key, User: in.User}
+	if !f.json {
+		if corrupt {
+			fmt.Fprintf(c.stdout, "deleted corrupt record %s\n", key)
+		} else {
+			fmt.Fprintf(c.stdout, "deleted session %s (user %s)\n", in.LogID, orDash(in.User))
+		}
+	}
+	return d, nil
 }

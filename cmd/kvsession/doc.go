@@ -33,9 +33,18 @@
 // session ID that the store keeps: it cannot be turned into a cookie), or by
 // their full store key (list -json shows it).
 //
-// Read-only commands (list, show, stats, cleanup -dry-run) open bolt and
-// SQLite files read-only. A bolt file is locked while the application has it
-// open: stop the application, or the command waits -timeout and fails.
+// The tool needs no signing key and no setting of the application but its
+// key prefix: each record carries its own deadlines (absolute and idle), so
+// what it shows and counts is exact.
+//
+// Read-only commands (list, show, stats, cleanup -dry-run) change nothing:
+// they open file stores, bolt and SQLite files read-only, and a directory
+// that is not a file store is an error. A bolt file is locked while the
+// application has it open: stop the application, or the command waits
+// -timeout and fails.
+//
+// Times are RFC 3339, with the offset of the local time zone (set TZ=UTC
+// for UTC), in tables and in JSON.
 //
 // Every command prints a table by default, and JSON with -json. Errors go to
 // standard error; the exit status is 1 when a command fails and 2 for bad
@@ -47,34 +56,46 @@
 //	show     show one session's metadata and values
 //	delete   delete sessions: their cookies are worthless from then on
 //	cleanup  delete expired sessions from stores that keep them
-//	stats    count the sessions, their bytes, and those about to expire
+//	stats    count the sessions, their bytes, and the expired and corrupt records
 //	revoke   delete every session of a user: log them out everywhere
 //
 // Run "kvsession help <command>" for a command's flags.
 //
 // # kvsession list
 //
-//	kvsession list [-user U] [-prefix P] [-idle-timeout D] [-json] -store URL
+//	kvsession list [-user U [-prune]] [-corrupt] [-prefix P] [-json] -store URL
 //
 // List prints the live sessions of the store: their ID, user, creation, last
 // activity, expiry and user agent, oldest first. With -user it lists only
 // that user's sessions, through the store's user index (every store has one);
 // otherwise it walks the whole store, which memcached cannot do.
 //
-// "Last seen" is the last change to the session, or its last idle refresh if
-// -idle-timeout gives the application's kvsession.Config.IdleTimeout.
+// "Last seen" is the last change to the session or its last idle refresh,
+// and "expires" the sooner of its absolute and idle deadlines: both come from
+// the record itself.
+//
+// List changes nothing: with -user it leaves the index entries of sessions
+// that have ended in place, unless -prune asks it to remove them.
+//
+// With -corrupt it lists instead the records under the prefix that do not
+// decode (the application treats them as missing), by ID and store key, for
+// delete.
 //
 // With -json it prints a JSON array, in no particular order without -user,
 // streaming as it walks the store.
 //
 // Flags:
 //
+//	-corrupt
+//	  	list the corrupt records instead of the sessions
 //	-idle-timeout duration
-//	  	the application's idle timeout, for "last seen" (kvsession.Config.IdleTimeout)
+//	  	deprecated and ignored: records carry their idle deadline
 //	-json
 //	  	print JSON instead of a table
 //	-prefix prefix
 //	  	the application's key prefix (kvsession.Config.KeyPrefix) (default "s:")
+//	-prune
+//	  	with -user, remove the index entries of sessions that have ended (a write)
 //	-store URL
 //	  	store URL (default $KVSESSION_STORE)
 //	-timeout duration
@@ -84,19 +105,22 @@
 //
 // # kvsession show
 //
-//	kvsession show [-prefix P] [-idle-timeout D] [-json] -store URL SESSION
+//	kvsession show [-prefix P] [-json] -store URL SESSION
 //
 // Show prints what the store holds about one session: its user, creation,
-// last activity, expiry, whether its cookie is permanent, its user agent and
+// last activity, expiry (the sooner of its absolute and idle deadlines, from
+// the record itself), whether its cookie is permanent, its user agent and
 // remote address (if the application records it), the size of its record,
 // and its values, each as the JSON it is stored as. SESSION is the ID that
 // list shows, or enough of its start to be unique, or the session's full
-// store key; IDs may start with "-", so put such a one after "--".
+// store key; IDs may start with "-", so put such a one after "--". A session
+// that has expired, or whose record is corrupt, is an error that says so.
+// Show changes nothing.
 //
 // Flags:
 //
 //	-idle-timeout duration
-//	  	the application's idle timeout, for "last seen" (kvsession.Config.IdleTimeout)
+//	  	deprecated and ignored: records carry their idle deadline
 //	-json
 //	  	print JSON instead of a table
 //	-prefix prefix
@@ -116,7 +140,8 @@
 // or enough of its start to be unique, or the full store key.
 //
 // A SESSION that does not exist is an error (exit status 1), after the others
-// are deleted.
+// are deleted. A corrupt record (list -corrupt names them) is deleted like a
+// session.
 //
 // Flags:
 //
@@ -131,19 +156,23 @@
 //
 // # kvsession cleanup
 //
-//	kvsession cleanup [-dry-run] [-json] -store URL
+//	kvsession cleanup [-dry-run] [-prefix P] [-json] -store URL
 //
 // Cleanup deletes the expired records of stores whose engine does not drop
 // them by itself (file, bolt, sqlite, postgres, mysql), in batches, and prints
-// how many it deleted; it sweeps the whole store, whatever the key prefix.
-// Applications usually run the same sweep now and then
-// (kvsession.Manager.CleanupEvery). Redis and memcached expire records by
+// how many it deleted; the sweep covers the whole store, whatever the key
+// prefix. Applications usually run the same sweep now and then
+// (kvsession.Admin.CleanupEvery). Redis and memcached expire records by
 // themselves: there is nothing to do, and cleanup says so.
 //
-// With -dry-run it deletes nothing: it opens the store read-only, walks it and
-// counts the records that have expired but are still there. Most stores leave
-// expired records out of a walk, so the count can be lower than what a real
-// run deletes; the file store shows them all.
+// Before the sweep, cleanup walks the records under -prefix to count the
+// expired ones (the total its progress reports) and the corrupt ones, which
+// a sweep may leave: delete removes them.
+//
+// With -dry-run it deletes nothing and changes nothing: it opens the store
+// read-only, walks the records under -prefix and counts, exactly, the expired
+// sessions and revocation marks (what a real run deletes, for an application
+// alone in its store) and, apart, the corrupt records.
 //
 // A long run reports its progress on standard error every few seconds.
 //
@@ -164,12 +193,17 @@
 //
 //	kvsession stats [-prefix P] [-json] -store URL
 //
-// Stats walks the sessions of the store (those under -prefix) and prints how
-// many are live, how many bytes their records take, and how many expire
-// within the hour. Sessions that expired but are still in the store (waiting
-// for cleanup) are counted apart. Memcached cannot be walked.
+// Stats walks the records of the store under -prefix and prints how many
+// sessions are live, how many bytes their records take, how many expire
+// within the hour, and, counted apart, the sessions that have expired but
+// are still in the store (waiting for cleanup), the records that are corrupt
+// (they do not decode: the application treats them as missing and reports
+// them), and the users' revocation marks. Each record's own deadlines decide
+// what has expired, so the counts are exact. Redis drops expired records by
+// itself: there, 0 expired is exact. Memcached cannot be walked.
 //
-// A long run reports its progress on standard error every few seconds.
+// Stats changes nothing. A long run reports its progress on standard error
+// every few seconds.
 //
 // Flags:
 //

@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -106,9 +105,18 @@ Sessions are named by the ID that list shows (the start of the hash of the
 session ID that the store keeps: it cannot be turned into a cookie), or by
 their full store key (list -json shows it).
 
-Read-only commands (list, show, stats, cleanup -dry-run) open bolt and
-SQLite files read-only. A bolt file is locked while the application has it
-open: stop the application, or the command waits -timeout and fails.
+The tool needs no signing key and no setting of the application but its
+key prefix: each record carries its own deadlines (absolute and idle), so
+what it shows and counts is exact.
+
+Read-only commands (list, show, stats, cleanup -dry-run) change nothing:
+they open file stores, bolt and SQLite files read-only, and a directory
+that is not a file store is an error. A bolt file is locked while the
+application has it open: stop the application, or the command waits
+-timeout and fails.
+
+Times are RFC 3339, with the offset of the local time zone (set TZ=UTC
+for UTC), in tables and in JSON.
 
 Every command prints a table by default, and JSON with -json. Errors go to
 standard error; the exit status is 1 when a command fails and 2 for bad
@@ -239,20 +247,21 @@ func (c *cli) commonFlags(fs *flag.FlagSet) *commonFlags {
 	return f
 }
 
-// opened is a store opened by a command, with a Manager to read its
-// sessions.
+// opened is a store opened by a command, with the Admin that reads and
+// changes its sessions by store key.
 type opened struct {
 	store  kvsession.Store
-	m      *kvsession.Manager
+	admin  *kvsession.Admin
 	closer io.Closer
 }
 
 // Close releases the store.
 func (o *opened) Close() error { return o.closer.Close() }
 
-// open opens the store of the flags. idle is the application's idle
-// timeout, for the "last seen" of sessions; zero if unknown.
-func (c *cli) open(ctx context.Context, f *commonFlags, readOnly bool, idle time.Duration) (*opened, error) {
+// open opens the store of the flags. A read-only open changes nothing:
+// file, bolt and sqlite stores are opened read-only, and the Admin is
+// read-only (it leaves stale user index entries in place).
+func (c *cli) open(ctx context.Context, f *commonFlags, readOnly bool) (*opened, error) {
 	if f.store == "" {
 		return nil, usagef("missing -store URL (or set KVSESSION_STORE); run \"kvsession help\" for the URLs")
 	}
@@ -260,31 +269,22 @@ func (c *cli) open(ctx context.Context, f *commonFlags, readOnly bool, idle time
 	if err != nil {
 		return nil, err
 	}
-	// The tool never reads or writes a cookie, so a throwaway key does.
-	key := make([]byte, 32)
-	rand.Read(key)
-	m, err := kvsession.New(store, kvsession.Config{
-		Keys:      [][]byte{key},
-		KeyPrefix: f.prefix,
-		// The store's expiry, which the application set from its own
-		// lifetime and idle timeout, decides what is live; this lifetime
-		// never comes first.
-		Lifetime:     100 * 365 * 24 * time.Hour,
-		IdleTimeout:  idle,
+	// No signing key, no guess of the application's lifetime: every record
+	// carries its own deadlines.
+	admin, err := kvsession.NewAdmin(store, kvsession.AdminConfig{
+		KeyPrefix:    f.prefix,
+		ReadOnly:     readOnly,
 		StoreTimeout: max(f.timeout, time.Second),
 		Logger:       slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		closer.Close()
-		var msg string
-		if _, after, ok := strings.Cut(err.Error(), kvsession.ErrInvalidConfig.Error()+": "); ok {
-			msg = after
-		} else {
-			msg = err.Error()
+		if errors.Is(err, kvsession.ErrInvalidConfig) {
+			return nil, &usageError{err.Error()}
 		}
-		return nil, usagef("%s", msg)
+		return nil, err
 	}
-	return &opened{store: store, m: m, closer: closer}, nil
+	return &opened{store: store, admin: admin, closer: closer}, nil
 }
 
 // noArgs checks that a command got no positional arguments.

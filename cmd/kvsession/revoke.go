@@ -30,12 +30,12 @@ of the application.`,
 }
 
 func (c *cli) revoke(ctx context.Context, f *commonFlags, user string) error {
-	o, err := c.open(ctx, f, false, 0)
+	o, err := c.open(ctx, f, false)
 	if err != nil {
 		return err
 	}
 	defer o.Close()
-	n, err := o.m.RevokeUser(ctx, user, false)
+	n, err := o.admin.RevokeUser(ctx, user, false)
 	if f.json && err == nil {
 		return writeJSON(c.stdout, map[string]any{"user": user, "revoked": n})
 	}

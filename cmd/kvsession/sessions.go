@@ -33,18 +33,27 @@ type sessionJSON struct {
 	Values map[string]json.RawMessage `json:"values,omitempty"`
 }
 
-func toJSON(in kvsession.SessionInfo) sessionJSON {
+func (c *cli) toJSON(in kvsession.SessionInfo) sessionJSON {
 	return sessionJSON{
 		ID:         in.LogID,
 		Key:        in.Key,
 		User:       in.User,
-		Created:    in.Created.UTC().Truncate(time.Millisecond),
-		LastSeen:   in.LastSeen.UTC().Truncate(time.Millisecond),
-		ExpiresAt:  in.ExpiresAt.UTC().Truncate(time.Millisecond),
+		Created:    c.inZone(in.Created),
+		LastSeen:   c.inZone(in.LastSeen),
+		ExpiresAt:  c.inZone(in.ExpiresAt),
 		Permanent:  in.Permanent,
 		UserAgent:  in.UserAgent,
 		RemoteAddr: in.RemoteAddr,
 	}
+}
+
+// inZone returns t in the tool's time zone, to the millisecond (what
+// records keep), so that JSON shows its offset.
+func (c *cli) inZone(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.In(c.loc).Truncate(time.Millisecond)
 }
 
 func writeJSON(w io.Writer, v any) error {
@@ -58,7 +67,7 @@ func (c *cli) stamp(t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
-	return t.In(c.loc).Format(time.DateTime)
+	return t.In(c.loc).Format(time.RFC3339)
 }
 
 // shorten cuts s to n runes, marking the cut.
@@ -95,17 +104,29 @@ const minIDLen = 6
 // errNoSession reports a session that does not exist (or has expired).
 var errNoSession = errors.New("no such session")
 
+// checkSessionArg checks that arg can name a session: a full store key, or
+// at least minIDLen characters of an ID.
+func checkSessionArg(prefix, arg string) error {
+	if strings.HasPrefix(arg, prefix) && len(arg) == len(prefix)+hashLen {
+		return nil
+	}
+	if len(arg) < minIDLen || len(arg) > hashLen || strings.Trim(arg, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != "" {
+		return usagef("%q is not a session ID (the first %d or more characters that list shows) nor a store key (list -json shows them)", arg, minIDLen)
+	}
+	return nil
+}
+
 // resolve finds the store key of a session named by arg: its full store key,
 // or its ID as list shows it, or any start of that ID of at least minIDLen
 // characters (found by listing the store).
 func (o *opened) resolve(ctx context.Context, prefix, arg string) (string, error) {
+	if err := checkSessionArg(prefix, arg); err != nil {
+		return "", err
+	}
 	if strings.HasPrefix(arg, prefix) && len(arg) == len(prefix)+hashLen {
 		return arg, nil
 	}
 	id := arg
-	if len(id) < minIDLen || len(id) > hashLen || strings.Trim(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != "" {
-		return "", usagef("%q is not a session ID (the first %d or more characters that list shows) nor a store key (list -json shows them)", arg, minIDLen)
-	}
 	lister, ok := o.store.(kvsession.Lister)
 	if !ok {
 		return "", fmt.Errorf("this store cannot list its keys, so give the full store key (list -user U -json shows it), not the ID %q: %w", arg, errors.ErrUnsupported)
@@ -133,31 +154,92 @@ func (o *opened) resolve(ctx context.Context, prefix, arg string) (string, error
 	return "", usagef("session ID %q is ambiguous: give more of it", arg)
 }
 
-// info reads a session's description, with a clear error if it is gone.
+// info reads a session's description, with a clear error if it is gone,
+// expired or corrupt.
 func (o *opened) info(ctx context.Context, key, arg string) (kvsession.SessionInfo, error) {
-	in, err := o.m.Info(ctx, key)
-	if errors.Is(err, kvsession.ErrNotFound) {
-		return in, fmt.Errorf("%w: %s (deleted or expired)", errNoSession, arg)
+	in, err := o.admin.Info(ctx, key)
+	return in, sessionErr(err, arg)
+}
+
+// errCorruptRecord reports a stored record that does not decode.
+var errCorruptRecord = errors.New("corrupt record")
+
+// sessionErr says what an error of the Admin means for the session named
+// arg.
+func sessionErr(err error, arg string) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, kvsession.ErrCorrupt):
+		return fmt.Errorf("session %s: %w: the stored record does not decode (delete removes it)", arg, errCorruptRecord)
+	case errors.Is(err, kvsession.ErrExpired):
+		return fmt.Errorf("%w: %s (expired, not yet cleaned up)", errNoSession, arg)
+	case errors.Is(err, kvsession.ErrNotFound):
+		return fmt.Errorf("%w: %s (deleted or expired)", errNoSession, arg)
 	}
-	return in, err
+	return err
+}
+
+// walkCounts counts what a walk of the store met, by kind.
+type walkCounts struct {
+	read    atomic.Int64 // records read so far
+	live    int64
+	expired int64 // expired sessions the store still holds
+	corrupt int64 // records that do not decode
+	marks   int64 // users' revocation marks
+	markExp int64 // expired revocation marks
+}
+
+// walk walks the sessions under the prefix with o.admin.Walk, counting
+// each kind in n, and calls fn with each live session's info and entry.
+func (o *opened) walk(ctx context.Context, n *walkCounts, fn func(kvsession.SessionInfo, kvsession.Entry) error) error {
+	if _, ok := o.store.(kvsession.Lister); !ok {
+		return fmt.Errorf("this store cannot list its keys: %w", errors.ErrUnsupported)
+	}
+	return o.admin.Walk(ctx, func(key string, e kvsession.Entry, in kvsession.SessionInfo, err error) error {
+		n.read.Add(1)
+		mark := !o.admin.IsSessionKey(key)
+		switch {
+		case errors.Is(err, kvsession.ErrCorrupt):
+			n.corrupt++
+		case mark && errors.Is(err, kvsession.ErrNotFound):
+			n.markExp++
+		case mark && err == nil:
+			n.marks++
+		case errors.Is(err, kvsession.ErrNotFound):
+			// Expired by the record's deadlines, or by the store's expiry
+			// (the store then reads it as missing, though Keys reports
+			// it until a sweep), or deleted during the walk.
+			n.expired++
+		case err != nil:
+			return err
+		case fn != nil:
+			n.live++
+			return fn(in, e)
+		default:
+			n.live++
+		}
+		return nil
+	})
 }
 
 // progress reports on stderr how a long run goes: nothing during the first
-// interval, then a line each interval, rewritten in place on a terminal.
+// interval, then a line each interval, rewritten in place on a terminal:
+// the elapsed time and what status says (records done, and the total when
+// known).
 type progress struct {
-	c     *cli
-	label string
-	count *atomic.Int64 // what has been done so far; nil if unknown
-	noun  string
-	start time.Time
-	stop  chan struct{}
-	done  chan struct{}
-	tty   bool
-	wrote bool
+	c      *cli
+	label  string
+	status func() string // nil: the elapsed time only
+	start  time.Time
+	stop   chan struct{}
+	done   chan struct{}
+	tty    bool
+	wrote  bool
 }
 
-func (c *cli) startProgress(label string, count *atomic.Int64, noun string) *progress {
-	p := &progress{c: c, label: label, count: count, noun: noun, start: time.Now(), stop: make(chan struct{}), done: make(chan struct{})}
+func (c *cli) startProgress(label string, status func() string) *progress {
+	p := &progress{c: c, label: label, status: status, start: time.Now(), stop: make(chan struct{}), done: make(chan struct{})}
 	if f, ok := c.stderr.(*os.File); ok {
 		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
 			p.tty = true
@@ -165,6 +247,19 @@ func (c *cli) startProgress(label string, count *atomic.Int64, noun string) *pro
 	}
 	go p.loop()
 	return p
+}
+
+// counted is a progress status: n things done, of total if total is not
+// zero.
+func counted(n, total *atomic.Int64, noun string) func() string {
+	return func() string {
+		if total != nil && total.Load() > 0 {
+			t := total.Load()
+			done := min(n.Load(), t)
+			return fmt.Sprintf("%d of %d %s (%d%%)", done, t, noun, done*100/t)
+		}
+		return fmt.Sprintf("%d %s", n.Load(), noun)
+	}
 }
 
 func (p *progress) loop() {
@@ -180,8 +275,8 @@ func (p *progress) loop() {
 			return
 		case <-t.C:
 			line := fmt.Sprintf("%s: %s", p.label, time.Since(p.start).Round(time.Second))
-			if p.count != nil {
-				line += fmt.Sprintf(", %d %s", p.count.Load(), p.noun)
+			if p.status != nil {
+				line += ", " + p.status()
 			}
 			if p.tty {
 				fmt.Fprintf(p.c.stderr, "\r\x1b[K%s", line)

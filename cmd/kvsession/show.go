@@ -8,36 +8,41 @@ import (
 	"maps"
 	"slices"
 	"text/tabwriter"
-	"time"
 
 	"github.com/kvsession/kvsession"
 )
 
 var showCommand = &command{
 	name:    "show",
-	args:    "[-prefix P] [-idle-timeout D] [-json] -store URL SESSION",
+	args:    "[-prefix P] [-json] -store URL SESSION",
 	summary: "show one session's metadata and values",
 	help: `
 Show prints what the store holds about one session: its user, creation,
-last activity, expiry, whether its cookie is permanent, its user agent and
+last activity, expiry (the sooner of its absolute and idle deadlines, from
+the record itself), whether its cookie is permanent, its user agent and
 remote address (if the application records it), the size of its record,
 and its values, each as the JSON it is stored as. SESSION is the ID that
 list shows, or enough of its start to be unique, or the session's full
-store key; IDs may start with "-", so put such a one after "--".`,
+store key; IDs may start with "-", so put such a one after "--". A session
+that has expired, or whose record is corrupt, is an error that says so.
+Show changes nothing.`,
 	setup: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		common := c.commonFlags(fs)
-		idle := fs.Duration("idle-timeout", 0, "the application's idle timeout, for \"last seen\" (kvsession.Config.IdleTimeout)")
+		fs.Duration("idle-timeout", 0, "deprecated and ignored: records carry their idle deadline")
 		return func(ctx context.Context, args []string) error {
 			if len(args) != 1 {
 				return usagef("want one SESSION, got %d arguments", len(args))
 			}
-			return c.show(ctx, common, *idle, args[0])
+			return c.show(ctx, common, args[0])
 		}
 	},
 }
 
-func (c *cli) show(ctx context.Context, f *commonFlags, idle time.Duration, arg string) error {
-	o, err := c.open(ctx, f, true, idle)
+func (c *cli) show(ctx context.Context, f *commonFlags, arg string) error {
+	if err := checkSessionArg(f.prefix, arg); err != nil {
+		return err
+	}
+	o, err := c.open(ctx, f, true)
 	if err != nil {
 		return err
 	}
@@ -56,13 +61,13 @@ func (c *cli) show(ctx context.Context, f *commonFlags, idle time.Duration, arg 
 	} else if !errors.Is(err, kvsession.ErrNotFound) {
 		return err
 	}
-	values, err := o.m.Values(ctx, key)
-	if err != nil && !errors.Is(err, kvsession.ErrNotFound) {
-		return err
+	values, err := o.admin.Values(ctx, key)
+	if err != nil {
+		return sessionErr(err, arg) // gone or expired since Info
 	}
 
 	if f.json {
-		j := toJSON(in)
+		j := c.toJSON(in)
 		j.Bytes = size
 		j.Values = values
 		return writeJSON(c.stdout, j)

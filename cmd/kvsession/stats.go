@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	"github.com/kvsession/kvsession"
@@ -14,14 +12,19 @@ import (
 var statsCommand = &command{
 	name:    "stats",
 	args:    "[-prefix P] [-json] -store URL",
-	summary: "count the sessions, their bytes, and those about to expire",
+	summary: "count the sessions, their bytes, and the expired and corrupt records",
 	help: `
-Stats walks the sessions of the store (those under -prefix) and prints how
-many are live, how many bytes their records take, and how many expire
-within the hour. Sessions that expired but are still in the store (waiting
-for cleanup) are counted apart. Memcached cannot be walked.
+Stats walks the records of the store under -prefix and prints how many
+sessions are live, how many bytes their records take, how many expire
+within the hour, and, counted apart, the sessions that have expired but
+are still in the store (waiting for cleanup), the records that are corrupt
+(they do not decode: the application treats them as missing and reports
+them), and the users' revocation marks. Each record's own deadlines decide
+what has expired, so the counts are exact. Redis drops expired records by
+itself: there, 0 expired is exact. Memcached cannot be walked.
 
-A long run reports its progress on standard error every few seconds.`,
+Stats changes nothing. A long run reports its progress on standard error
+every few seconds.`,
 	setup: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		common := c.commonFlags(fs)
 		return func(ctx context.Context, args []string) error {
@@ -39,43 +42,24 @@ type statsJSON struct {
 	Bytes          int64 `json:"bytes"`
 	ExpiringWithin int64 `json:"expiring_within_1h"`
 	ExpiredUnswept int64 `json:"expired_unswept"`
+	Corrupt        int64 `json:"corrupt"`
+	Marks          int64 `json:"revocation_marks"`
+	ExpiredMarks   int64 `json:"expired_revocation_marks"`
 }
 
 func (c *cli) stats(ctx context.Context, f *commonFlags) error {
-	o, err := c.open(ctx, f, true, 0)
+	o, err := c.open(ctx, f, true)
 	if err != nil {
 		return err
 	}
 	defer o.Close()
-	lister, ok := o.store.(kvsession.Lister)
-	if !ok {
-		return fmt.Errorf("this store cannot list its keys: %w", errors.ErrUnsupported)
-	}
 	var s statsJSON
-	var listed atomic.Int64
-	seen := map[string]bool{} // Redis SCAN may report a key twice
+	var n walkCounts
 	soon := time.Now().Add(time.Hour)
-	p := c.startProgress("stats", &listed, "sessions read")
-	err = lister.Keys(ctx, f.prefix, func(key string) error {
-		if seen[key] {
-			return nil
-		}
-		seen[key] = true
-		if !o.m.IsSessionKey(key) {
-			return nil // a revocation mark, not a session
-		}
-		listed.Add(1)
-		e, err := o.store.Get(ctx, key)
-		if errors.Is(err, kvsession.ErrNotFound) {
-			s.ExpiredUnswept++
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		s.Sessions++
+	p := c.startProgress("stats", counted(&n.read, nil, "records read"))
+	err = o.walk(ctx, &n, func(in kvsession.SessionInfo, e kvsession.Entry) error {
 		s.Bytes += int64(len(e.Value))
-		if !e.ExpiresAt.IsZero() && e.ExpiresAt.Before(soon) {
+		if !in.ExpiresAt.IsZero() && in.ExpiresAt.Before(soon) {
 			s.ExpiringWithin++
 		}
 		return nil
@@ -84,6 +68,7 @@ func (c *cli) stats(ctx context.Context, f *commonFlags) error {
 	if err != nil {
 		return err
 	}
+	s.Sessions, s.ExpiredUnswept, s.Corrupt, s.Marks, s.ExpiredMarks = n.live, n.expired, n.corrupt, n.marks, n.markExp
 	if f.json {
 		return writeJSON(c.stdout, s)
 	}
@@ -95,6 +80,9 @@ func (c *cli) stats(ctx context.Context, f *commonFlags) error {
 		{"bytes", s.Bytes},
 		{"expiring within 1h", s.ExpiringWithin},
 		{"expired, not yet cleaned up", s.ExpiredUnswept},
+		{"corrupt records", s.Corrupt},
+		{"revocation marks", s.Marks},
+		{"expired revocation marks", s.ExpiredMarks},
 	} {
 		fmt.Fprintf(c.stdout, "%-28s %12d\n", row.label, row.n)
 	}

@@ -271,21 +271,7 @@ func (s *Session) create(ctx context.Context, h http.Header, now time.Time) erro
 		rec.permanent = c.cfg.Permanent
 	}
 	for attempt := 1; ; attempt++ {
-		if rec.user != "" {
-			if rec.mark, err = c.mark(ctx, rec.user); err != nil {
-				return err
-			}
-		}
-		exp := c.stamp(rec, now)
-		b, err := c.encode(rec)
-		if err != nil {
-			return err
-		}
-		if err := c.set(ctx, key, b, exp); err != nil {
-			c.emit(ctx, Event{Kind: EventStoreError, Err: err})
-			return fmt.Errorf("kvsession: create session: %w", err)
-		}
-		held, err := s.indexAndCheck(ctx, key)
+		held, err := s.storeCopy(ctx, key, now, rec.user != "", "create")
 		if err == nil && !held && attempt < maxBindAttempts {
 			continue // the user was revoked meanwhile: bind under the new mark
 		}
@@ -305,6 +291,35 @@ func (s *Session) create(ctx context.Context, h http.Header, now time.Time) erro
 	c.capUser(ctx, rec.user, key)
 	s.setCookie(h, now)
 	return nil
+}
+
+// storeCopy writes the session's record under key, a key nobody knows yet
+// (a create, or the new key of a Regenerate), indexes it under the
+// session's user and reports whether the user's revocation mark held
+// (indexAndCheck). With freshBind the record first takes the user's
+// current mark: a new binding, not the continuation of an old one. A copy
+// whose indexing fails is discarded. s.mu is held.
+func (s *Session) storeCopy(ctx context.Context, key string, now time.Time, freshBind bool, op string) (held bool, err error) {
+	c, rec := s.c, &s.rec
+	if freshBind {
+		if rec.mark, err = c.mark(ctx, rec.user); err != nil {
+			return false, err
+		}
+	}
+	exp := c.stamp(rec, now)
+	b, err := c.encode(rec)
+	if err != nil {
+		return false, err
+	}
+	if err := c.set(ctx, key, b, exp); err != nil {
+		c.emit(ctx, Event{Kind: EventStoreError, LogID: s.logID(), Err: err})
+		return false, fmt.Errorf("kvsession: %s session: %w", op, err)
+	}
+	held, err = s.indexAndCheck(ctx, key)
+	if err != nil {
+		s.discard(ctx, key)
+	}
+	return held, err
 }
 
 // indexAndCheck records key under the session's user, if it has one, and
@@ -494,23 +509,8 @@ func (s *Session) regenerate() error {
 	rec := &s.rec
 	for attempt := 1; ; attempt++ {
 		freshBind := rec.user != "" && rec.user != s.loadedUser
-		if freshBind {
-			if rec.mark, err = c.mark(ctx, rec.user); err != nil {
-				return err
-			}
-		}
-		exp := c.stamp(rec, now)
-		b, err := c.encode(rec)
+		held, err := s.storeCopy(ctx, key, now, freshBind, "regenerate")
 		if err != nil {
-			return err
-		}
-		if err := c.set(ctx, key, b, exp); err != nil {
-			c.emit(ctx, Event{Kind: EventStoreError, LogID: s.logID(), Err: err})
-			return fmt.Errorf("kvsession: regenerate session: %w", err)
-		}
-		held, err := s.indexAndCheck(ctx, key)
-		if err != nil {
-			s.discard(ctx, key)
 			return err
 		}
 		if !held {

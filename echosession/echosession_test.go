@@ -118,7 +118,7 @@ func TestNewSessionSetsCookie(t *testing.T) {
 		t.Fatalf("got %d %q", w.Code, w.Body)
 	}
 	checkCookieRules(t, m, w.Result().Header, false)
-	if _, writes := st.counts(); writes != 1 {
+	if _, writes := st.Counts(); writes != 1 {
 		t.Errorf("a new session cost %d store writes, want 1", writes)
 	}
 	cookie := pair(sessionCookie(t, m, w.Result().Header))
@@ -130,9 +130,9 @@ func TestNewSessionSetsCookie(t *testing.T) {
 func TestUntouchedSessionCostsNothing(t *testing.T) {
 	h, m, st, _ := newApp(t)
 	cookie := login(t, h, m)
-	g0, w0 := st.counts()
+	g0, w0 := st.Counts()
 	w := do(h, "/none", cookie)
-	if g, wr := st.counts(); g != g0 || wr != w0 {
+	if g, wr := st.Counts(); g != g0 || wr != w0 {
 		t.Errorf("a request that never touches its session made %d reads, %d writes", g-g0, wr-w0)
 	}
 	if len(w.Result().Header.Values("Set-Cookie")) != 0 || w.Header().Get("Cache-Control") != "" {
@@ -143,12 +143,12 @@ func TestUntouchedSessionCostsNothing(t *testing.T) {
 func TestReadSendsNoCookie(t *testing.T) {
 	h, m, st, _ := newApp(t)
 	cookie := login(t, h, m)
-	g0, w0 := st.counts()
+	g0, w0 := st.Counts()
 	w := do(h, "/get?k=user", cookie)
 	if w.Body.String() != "ada" {
 		t.Fatalf("read %q, want ada", w.Body)
 	}
-	if g, wr := st.counts(); g-g0 != 1 || wr != w0 {
+	if g, wr := st.Counts(); g-g0 != 1 || wr != w0 {
 		t.Errorf("a read cost %d store reads and %d writes, want 1 and 0", g-g0, wr-w0)
 	}
 	if c := sessionCookie(t, m, w.Result().Header); c != "" {
@@ -219,7 +219,7 @@ func TestStoreFailureFailsClosed(t *testing.T) {
 	h, m, st, status := newApp(t)
 	cookie := login(t, h, m)
 
-	st.failGets.Store(true)
+	st.FailGets.Store(true)
 	w := do(h, "/get?k=user", cookie)
 	if w.Code != http.StatusServiceUnavailable || status.Load() != http.StatusServiceUnavailable {
 		t.Errorf("load failure: status %d (echo recorded %d), want 503", w.Code, status.Load())
@@ -227,9 +227,9 @@ func TestStoreFailureFailsClosed(t *testing.T) {
 	if strings.Contains(w.Body.String(), "ada") || len(w.Result().Header.Values("Set-Cookie")) != 0 {
 		t.Errorf("load failure: body %q, Set-Cookie %q", w.Body, w.Result().Header.Values("Set-Cookie"))
 	}
-	st.failGets.Store(false)
+	st.FailGets.Store(false)
 
-	st.failWrites.Store(true)
+	st.FailWrites.Store(true)
 	w = do(h, "/set?k=user&v=bob", "")
 	if w.Code != http.StatusServiceUnavailable || w.Body.String() == "set" || status.Load() != http.StatusServiceUnavailable {
 		t.Errorf("save failure: %d %q (echo recorded %d), want 503 and the handler's body replaced", w.Code, w.Body, status.Load())
@@ -237,7 +237,7 @@ func TestStoreFailureFailsClosed(t *testing.T) {
 	if len(w.Result().Header.Values("Set-Cookie")) != 0 {
 		t.Errorf("save failure sent Set-Cookie %q for an unsaved session", w.Result().Header.Values("Set-Cookie"))
 	}
-	st.failWrites.Store(false)
+	st.FailWrites.Store(false)
 
 	if got := do(h, "/get?k=user", cookie).Body.String(); got != "ada" {
 		t.Errorf("after the outage the session reads %q, want ada", got)

@@ -105,7 +105,7 @@ func TestNewSessionSetsCookie(t *testing.T) {
 		t.Fatalf("got %d %q", r.code, r.body)
 	}
 	checkCookieRules(t, m, r.header, false)
-	if _, writes := st.counts(); writes != 1 {
+	if _, writes := st.Counts(); writes != 1 {
 		t.Errorf("a new session cost %d store writes, want 1", writes)
 	}
 	if got := do(t, app, "/get?k=user", pair(sessionCookie(t, m, r.header))).body; got != "ada" {
@@ -116,9 +116,9 @@ func TestNewSessionSetsCookie(t *testing.T) {
 func TestUntouchedSessionCostsNothing(t *testing.T) {
 	app, m, st := newApp(t)
 	cookie := login(t, app, m)
-	g0, w0 := st.counts()
+	g0, w0 := st.Counts()
 	r := do(t, app, "/none", cookie)
-	if g, wr := st.counts(); g != g0 || wr != w0 {
+	if g, wr := st.Counts(); g != g0 || wr != w0 {
 		t.Errorf("a request that never touches its session made %d reads, %d writes", g-g0, wr-w0)
 	}
 	if len(r.header.Values("Set-Cookie")) != 0 || r.header.Get("Cache-Control") != "" {
@@ -129,12 +129,12 @@ func TestUntouchedSessionCostsNothing(t *testing.T) {
 func TestReadSendsNoCookie(t *testing.T) {
 	app, m, st := newApp(t)
 	cookie := login(t, app, m)
-	g0, w0 := st.counts()
+	g0, w0 := st.Counts()
 	r := do(t, app, "/get?k=user", "other=1; "+cookie)
 	if r.body != "ada" {
 		t.Fatalf("read %q, want ada", r.body)
 	}
-	if g, wr := st.counts(); g-g0 != 1 || wr != w0 {
+	if g, wr := st.Counts(); g-g0 != 1 || wr != w0 {
 		t.Errorf("a read cost %d store reads and %d writes, want 1 and 0", g-g0, wr-w0)
 	}
 	if c := sessionCookie(t, m, r.header); c != "" {
@@ -176,7 +176,7 @@ func TestStoreFailureFailsClosed(t *testing.T) {
 	app, m, st := newApp(t)
 	cookie := login(t, app, m)
 
-	st.failGets.Store(true)
+	st.FailGets.Store(true)
 	r := do(t, app, "/get?k=user", cookie)
 	if r.code != http.StatusServiceUnavailable || strings.Contains(r.body, "ada") {
 		t.Errorf("load failure: %d %q, want 503", r.code, r.body)
@@ -184,9 +184,9 @@ func TestStoreFailureFailsClosed(t *testing.T) {
 	if len(r.header.Values("Set-Cookie")) != 0 {
 		t.Errorf("load failure sent Set-Cookie %q", r.header.Values("Set-Cookie"))
 	}
-	st.failGets.Store(false)
+	st.FailGets.Store(false)
 
-	st.failWrites.Store(true)
+	st.FailWrites.Store(true)
 	app.Get("/cookie-too", func(c *fiber.Ctx) error {
 		c.Cookie(&fiber.Cookie{Name: "theme", Value: "dark"})
 		if err := fibersession.Get(c).Set("user", "bob"); err != nil {
@@ -201,7 +201,7 @@ func TestStoreFailureFailsClosed(t *testing.T) {
 	if len(r.header.Values("Set-Cookie")) != 0 {
 		t.Errorf("save failure sent Set-Cookie %q", r.header.Values("Set-Cookie"))
 	}
-	st.failWrites.Store(false)
+	st.FailWrites.Store(false)
 
 	if got := do(t, app, "/get?k=user", cookie).body; got != "ada" {
 		t.Errorf("after the outage the session reads %q, want ada", got)

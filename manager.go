@@ -52,6 +52,11 @@ func (m *Manager) Admin() *Admin { return m.admin }
 // its default.
 func (m *Manager) CookieName() string { return m.c.cfg.CookieName }
 
+// TokenHeader returns Config.Header in its canonical form, or "" if the
+// manager takes no header token: with CookieName, the request headers a
+// server outside net/http must hand to Manager.Serve.
+func (m *Manager) TokenHeader() string { return m.c.cfg.Header }
+
 // Key returns the store key of the session that a cookie value (or header
 // token) names, for tools that inspect or revoke a session given its
 // cookie. It returns ErrInvalidCookie if the value does not verify. It

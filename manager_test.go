@@ -388,7 +388,10 @@ func TestNoMiddleware(t *testing.T) {
 // Config.Header: an API client without cookies carries the token in a
 // header; without the option, that header is ignored.
 func TestHeaderTransport(t *testing.T) {
-	h := newHarness(t, kvsession.Config{Header: "X-Session-Token"})
+	h := newHarness(t, kvsession.Config{Header: "x-session-token"})
+	if got := h.m.TokenHeader(); got != "X-Session-Token" {
+		t.Errorf("TokenHeader() = %q, want the canonical X-Session-Token", got)
+	}
 	rec := newRecorder()
 	start := newRequest("/set?key=a&value=b", "")
 	start.Header["X-Session-Token"] = []string{""} // an API client starting a session

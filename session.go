@@ -219,7 +219,9 @@ func (s *Session) sizeWith(i int, key string, raw []byte) int {
 	r := s.rec
 	if s.state != stored {
 		r.userAgent, r.remote = s.in.userAgent, s.in.remote
-		r.created, r.updated, r.deadline = time.UnixMilli(1<<40), time.UnixMilli(1<<40), time.UnixMilli(1<<40)
+		// Timestamps as long as the save's will be.
+		long := time.UnixMilli(1 << 40)
+		r.created, r.updated, r.deadline, r.idle = long, long, long, long
 	}
 	size := r.encodedSize() + stringLen(len(raw))
 	if i >= 0 {

@@ -39,6 +39,22 @@ import (
 	"github.com/kvsession/kvsession"
 )
 
+// requestHeaders copies the request headers that kvsession reads (the
+// cookies, the user agent and the token header, if any) rather than every
+// header of every request.
+func requestHeaders(c *fiber.Ctx, token string) http.Header {
+	h := make(http.Header, 3)
+	for _, name := range [...]string{"Cookie", "User-Agent", token} {
+		if name == "" {
+			continue
+		}
+		for _, v := range c.Request().Header.PeekAll(name) {
+			h[name] = append(h[name], string(v))
+		}
+	}
+	return h
+}
+
 // localsKey is the key of the session in fiber's Locals.
 type localsKey struct{}
 
@@ -46,10 +62,7 @@ type localsKey struct{}
 // session managed by m. Handlers get it with Get.
 func Middleware(m *kvsession.Manager) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		req := make(http.Header)
-		c.Request().Header.VisitAll(func(k, v []byte) {
-			req.Add(string(k), string(v))
-		})
+		req := requestHeaders(c, m.TokenHeader())
 		resp := make(http.Header)
 		var err error
 		serr := m.Serve(c.UserContext(), req, c.Context().RemoteAddr().String(), resp, func(s *kvsession.Session) {

@@ -30,7 +30,7 @@ type Admin struct {
 // AdminConfig configures an [Admin] made by [NewAdmin]. The zero value of
 // each field means the default of the same field of [Config].
 type AdminConfig struct {
-	// KeyPrefix is the application's Config.KeyPrefix. Default: "s:".
+	// KeyPrefix is the application's Config.KeyPrefix. Default: none.
 	KeyPrefix string
 
 	// Lifetime is how long the revocation marks that RevokeUser writes
@@ -68,7 +68,7 @@ func NewAdmin(store Store, cfg AdminConfig) (*Admin, error) {
 		return nil, configError("nil store")
 	}
 	full, err := Config{
-		Keys:           [][]byte{adminKey}, // never signs: an Admin has no cookies
+		Secrets:        [][]byte{adminSecret}, // never signs: an Admin has no cookies
 		KeyPrefix:      cfg.KeyPrefix,
 		Lifetime:       cfg.Lifetime,
 		NoStoreTTL:     cfg.NoStoreTTL,
@@ -84,8 +84,8 @@ func NewAdmin(store Store, cfg AdminConfig) (*Admin, error) {
 	return &Admin{c: newCore(store, full), readOnly: cfg.ReadOnly}, nil
 }
 
-// adminKey fills Config.Keys for an Admin, which signs nothing.
-var adminKey = []byte("kvsession admin: this key signs nothing")
+// adminSecret fills Config.Secrets for an Admin, which signs nothing.
+var adminSecret = []byte("kvsession admin: this secret signs nothing")
 
 func (a *Admin) write(op string) error {
 	if a.readOnly {

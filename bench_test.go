@@ -13,7 +13,7 @@ import (
 // benchManager returns a handler under a Manager on a memstore and the
 // cookie of a session holding a count.
 func benchManager(b *testing.B, cfg kvsession.Config, h http.Handler) (http.Handler, string) {
-	cfg.Keys = [][]byte{testKey}
+	cfg.Secrets = [][]byte{testKey}
 	cfg.Logger = discardLogger
 	m, err := kvsession.New(memstore.New(nil), cfg)
 	if err != nil {

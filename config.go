@@ -12,15 +12,25 @@ import (
 )
 
 // Config configures a [Manager]. The zero value of each field means the
-// documented default; only Keys is required. [New] validates the whole
+// documented default; only Secrets is required. [New] validates the whole
 // Config and keeps its own copy: changing a Config after New has no effect.
 type Config struct {
-	// Keys are the secrets that sign session IDs, each at least 32 random
-	// bytes; New refuses a key with fewer than 8 distinct byte values (one
-	// repeated byte, say) as obviously not random. The first key signs; every key verifies. To rotate, put the
-	// new key first and keep the old one until the cookies it signed have
-	// expired: cookies signed by an older key are accepted and re-signed
-	// with the first. Required.
+	// Secrets sign session IDs, each at least 32 random bytes; New
+	// refuses a secret with fewer than 8 distinct byte values (one repeated
+	// byte, say) as obviously not random. The first secret signs; every
+	// secret verifies. To rotate, put the new secret first and keep the old
+	// one until the cookies it signed have expired: cookies signed by an
+	// older secret are accepted and re-signed with the first. Required.
+	//
+	// In this package "secret" always names a signing secret, "key" a
+	// store key (the name of a record in the Store: a hash of the ID after
+	// KeyPrefix) and "name" the name of a value in a session.
+	Secrets [][]byte
+
+	// Keys is the former name of Secrets, still accepted when Secrets is
+	// empty; setting both is an error.
+	//
+	// Deprecated: use Secrets.
 	Keys [][]byte
 
 	// CookieName is the name of the session cookie. Default:
@@ -129,7 +139,12 @@ type Config struct {
 	Rand io.Reader
 
 	// KeyPrefix is put before every store key, so that several
-	// applications can share one store. Default: "s:". At most 100 bytes.
+	// applications can share one store: give each of them a prefix of its
+	// own ("shop:", "admin:"). Default: none, so a record's key is the
+	// hash of its ID alone (a Redis store then holds "kvsession:s:<hash>").
+	// At most 100 bytes. Until December 2026 the default was "s:"; an
+	// application upgrading from then sets KeyPrefix "s:" to keep its
+	// sessions.
 	KeyPrefix string
 
 	// StoreTimeout bounds every store call: a hung store fails the request
@@ -183,14 +198,14 @@ const NoStoreTimeout time.Duration = -1
 var ErrInvalidConfig = errors.New("kvsession: invalid config")
 
 const (
-	minKeyBytes   = 32
-	maxCookieSize = 4096
+	minSecretBytes = 32
+	maxCookieSize  = 4096
 
-	// minDistinctKeyBytes rejects obviously weak secrets ("kkkk...", all
+	// minDistinctSecretBytes rejects obviously weak secrets ("kkkk...", all
 	// zero, "abab..."): 32 random bytes hold about 30 distinct values, 32
 	// random hex digits about 14, and fewer than 8 is as likely as
 	// guessing the key (under 1e-7 for hex, far less for raw bytes).
-	minDistinctKeyBytes = 8
+	minDistinctSecretBytes = 8
 )
 
 // distinctBytes returns how many different byte values k holds.
@@ -212,20 +227,26 @@ func configError(format string, args ...any) error {
 
 // withDefaults validates c and returns it with defaults filled in.
 func (c Config) withDefaults() (Config, error) {
-	if len(c.Keys) == 0 {
-		return c, configError("no Keys: at least one secret key is required")
+	field := "Secrets"
+	switch {
+	case len(c.Secrets) > 0 && len(c.Keys) > 0:
+		return c, configError("both Secrets and Keys (its deprecated name) are set: set Secrets only")
+	case len(c.Keys) > 0:
+		field, c.Secrets, c.Keys = "Keys", c.Keys, nil
+	case len(c.Secrets) == 0:
+		return c, configError("no Secrets: at least one signing secret is required")
 	}
-	keys := make([][]byte, len(c.Keys))
-	for i, k := range c.Keys {
-		if len(k) < minKeyBytes {
-			return c, configError("Keys[%d] is %d bytes, want at least %d", i, len(k), minKeyBytes)
+	secrets := make([][]byte, len(c.Secrets))
+	for i, k := range c.Secrets {
+		if len(k) < minSecretBytes {
+			return c, configError("%s[%d] is %d bytes, want at least %d", field, i, len(k), minSecretBytes)
 		}
-		if n := distinctBytes(k); n < minDistinctKeyBytes {
-			return c, configError("Keys[%d] uses only %d distinct byte values, want at least %d: not a random secret (take %d bytes from crypto/rand)", i, n, minDistinctKeyBytes, minKeyBytes)
+		if n := distinctBytes(k); n < minDistinctSecretBytes {
+			return c, configError("%s[%d] uses only %d distinct byte values, want at least %d: not a random secret (take %d bytes from crypto/rand)", field, i, n, minDistinctSecretBytes, minSecretBytes)
 		}
-		keys[i] = append([]byte(nil), k...)
+		secrets[i] = append([]byte(nil), k...)
 	}
-	c.Keys = keys
+	c.Secrets = secrets
 
 	if c.CookiePath == "" {
 		c.CookiePath = "/"
@@ -292,9 +313,6 @@ func (c Config) withDefaults() (Config, error) {
 		return c, configError("IDBits %d is below 128", c.IDBits)
 	case c.IDBits > 1024 || c.IDBits%8 != 0:
 		return c, configError("IDBits %d is not a multiple of 8 up to 1024", c.IDBits)
-	}
-	if c.KeyPrefix == "" {
-		c.KeyPrefix = "s:"
 	}
 	if len(c.KeyPrefix) > 100 {
 		return c, configError("KeyPrefix is %d bytes, want at most 100", len(c.KeyPrefix))

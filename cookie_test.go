@@ -181,10 +181,10 @@ func TestCookieHeaderMatchesNetHTTP(t *testing.T) {
 	id := bytes.Repeat([]byte{9}, 32)
 	exp := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	for _, cfg := range []Config{
-		{Keys: [][]byte{[]byte(key1)}},
-		{Keys: [][]byte{[]byte(key1)}, CookieName: "__Host-s", SameSite: http.SameSiteStrictMode},
-		{Keys: [][]byte{[]byte(key1)}, CookieDomain: ".example.com", CookiePath: "/app", InsecureCookie: true, ScriptReadableCookie: true, SameSite: http.SameSiteDefaultMode},
-		{Keys: [][]byte{[]byte(key1)}, SameSite: http.SameSiteNoneMode},
+		{Secrets: [][]byte{[]byte(key1)}},
+		{Secrets: [][]byte{[]byte(key1)}, CookieName: "__Host-s", SameSite: http.SameSiteStrictMode},
+		{Secrets: [][]byte{[]byte(key1)}, CookieDomain: ".example.com", CookiePath: "/app", InsecureCookie: true, ScriptReadableCookie: true, SameSite: http.SameSiteDefaultMode},
+		{Secrets: [][]byte{[]byte(key1)}, SameSite: http.SameSiteNoneMode},
 	} {
 		m, err := New(nopStore{}, cfg)
 		if err != nil {

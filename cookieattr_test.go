@@ -23,7 +23,7 @@ func (getFails) Get(context.Context, string) (kvsession.Entry, error) {
 // read, and on a store error leaves the response's headers alone.
 func TestServe(t *testing.T) {
 	store := memstore.New(nil)
-	cfg := kvsession.Config{Keys: [][]byte{[]byte("0123456789abcdef0123456789abcdef")}}
+	cfg := kvsession.Config{Secrets: [][]byte{[]byte("0123456789abcdef0123456789abcdef")}}
 	m, err := kvsession.New(store, cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -20,7 +20,7 @@ func TestStoreCorruptRecordIsReported(t *testing.T) {
 	var mu sync.Mutex
 	var events []kvsession.EventKind
 	m, err := kvsession.New(store, kvsession.Config{
-		Keys: [][]byte{testKey}, Now: clk.Now, CookieName: "session", Logger: discardLogger,
+		Secrets: [][]byte{testKey}, Now: clk.Now, CookieName: "session", Logger: discardLogger,
 		OnEvent: func(_ context.Context, e kvsession.Event) {
 			mu.Lock()
 			events = append(events, e.Kind)

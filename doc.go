@@ -11,7 +11,7 @@
 // Create a [Manager] from a store and a [Config], wrap your handlers with
 // [Manager.Handler], and use the [Session] of each request:
 //
-//	m, err := kvsession.New(memstore.New(nil), kvsession.Config{Keys: [][]byte{secret}})
+//	m, err := kvsession.New(memstore.New(nil), kvsession.Config{Secrets: [][]byte{secret}})
 //	...
 //	http.ListenAndServe(addr, m.Handler(mux))
 //
@@ -23,6 +23,14 @@
 //	}
 //
 // The middleware works under any router built on net/http.
+//
+// # Words
+//
+// A secret signs session IDs (Config.Secrets). A key names a record in
+// the store: the store key of a session is Config.KeyPrefix followed by a
+// hash of its ID ([Manager.StoreKey]), and the admin operations and the
+// command-line tool take store keys. A name names a value in a session
+// (Get, Set, Delete, [Session.Names]).
 //
 // # Loading and saving
 //
@@ -39,7 +47,7 @@
 // one stored and indexed. Nothing after that (a panic, a client that goes
 // away, a failed save) undoes them.
 // The cookie is sent when it changes (a new session or ID, a change of
-// permanence, a cookie signed by an older key) and with every save of a
+// permanence, a cookie signed by an older secret) and with every save of a
 // permanent session, to keep its Max-Age current. Values are stored as JSON and decoded only
 // when read, into the type asked for: strings, numbers, booleans, time.Time,
 // structs with exported fields, slices and maps all round-trip.
@@ -51,8 +59,8 @@
 // if another request saved in between, the save reloads the session,
 // replays this request's changes on it (each Set, Delete, Clear,
 // SetPermanent and SetUser, in order) and tries again. So concurrent
-// requests that change different keys all land; two that change the same
-// key leave one value whole, the last to save; a Clear replayed this way
+// requests that change different values all land; two that change the same
+// value leave one value whole, the last to save; a Clear replayed this way
 // also removes what the other request added before it saved. A request that
 // saves after a concurrent [Session.Destroy] or [Session.Regenerate] of the
 // same session is dropped (EventSaveDropped): the old ID never comes back.
@@ -63,12 +71,12 @@
 // # Security model
 //
 //   - Session IDs are 256 random bits from crypto/rand by default, sent as
-//     base64url(ID) "." base64url(HMAC-SHA256(key, cookie name, ID)). A
+//     base64url(ID) "." base64url(HMAC-SHA256(secret, cookie name, ID)). A
 //     cookie that fails the constant-time check is rejected before any
 //     store call; binding the cookie name into the MAC stops a value from
 //     being replayed under another name.
-//   - Key rotation: the first of Config.Keys signs, all verify; cookies
-//     signed by an older key are re-signed with the first.
+//   - Secret rotation: the first of Config.Secrets signs, all verify;
+//     cookies signed by an older secret are re-signed with the first.
 //   - The store holds only a SHA-256 of the ID (plus Config.KeyPrefix), so a
 //     leaked store holds no usable session ID. Logs and events carry a short
 //     hash of that ([Session.LogID]), never an ID or cookie.
@@ -93,7 +101,7 @@
 //     names). The "__Host-" and "__Secure-" prefixes are checked at New.
 //     Responses that set or clear the cookie carry "Cache-Control:
 //     no-store" and "Vary: Cookie".
-//   - Config.Keys refuses short keys and obviously weak ones (fewer than 8
+//   - Config.Secrets refuses short secrets and obviously weak ones (fewer than 8
 //     distinct byte values). Session metadata is bounded: the user agent
 //     to 512 bytes, the remote address (Config.RecordRemoteAddr) to the
 //     parsed IP, the user ID to MaxUserBytes.

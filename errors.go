@@ -6,7 +6,7 @@ import "errors"
 // The store's own errors, [ErrNotFound] and [ErrConflict], are in store.go;
 // [ErrInvalidConfig] is returned by [New].
 var (
-	// ErrNoValue: the session holds no value under the key.
+	// ErrNoValue: the session holds no value under the name asked for.
 	ErrNoValue = errors.New("kvsession: no value")
 
 	// ErrNoSession: the context holds no session, because the handler is

@@ -21,7 +21,7 @@ func Example() {
 	secret := make([]byte, 32)
 	rand.Read(secret) // in production, load it from your secret store
 
-	m, err := kvsession.New(memstore.New(nil), kvsession.Config{Keys: [][]byte{secret}})
+	m, err := kvsession.New(memstore.New(nil), kvsession.Config{Secrets: [][]byte{secret}})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -122,7 +122,7 @@ func ExampleConfig_keyRotation() {
 	newKey, oldKey := make([]byte, 32), make([]byte, 32)
 	rand.Read(newKey) // in production both come from a secret store
 	rand.Read(oldKey)
-	cfg := kvsession.Config{Keys: [][]byte{newKey, oldKey}}
+	cfg := kvsession.Config{Secrets: [][]byte{newKey, oldKey}}
 	_, err := kvsession.New(memstore.New(nil), cfg)
 	fmt.Println(err)
 	// Output: <nil>
@@ -134,7 +134,7 @@ func ExampleConfig_keyRotation() {
 func ExampleManager_Open() {
 	secret := make([]byte, 32)
 	rand.Read(secret)
-	m, err := kvsession.New(memstore.New(nil), kvsession.Config{Keys: [][]byte{secret}})
+	m, err := kvsession.New(memstore.New(nil), kvsession.Config{Secrets: [][]byte{secret}})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -43,7 +43,7 @@ func TestLoadErrorReachesTheHandler(t *testing.T) {
 	var handlerErr error
 	var events []kvsession.EventKind
 	m, _ := kvsession.New(store, kvsession.Config{
-		Keys: [][]byte{testKey}, Now: clk.Now,
+		Secrets: [][]byte{testKey}, Now: clk.Now,
 		OnEvent: func(_ context.Context, e kvsession.Event) { events = append(events, e.Kind) },
 	})
 	rec := newRecorder()
@@ -221,7 +221,7 @@ func (d *deadlineStore) CompareAndSwap(ctx context.Context, key string, v []byte
 // it, so no method a wrapper inherits or declares can turn the bound off.
 func TestStoreTimeoutBoundsWrappersOfMemstore(t *testing.T) {
 	st := &deadlineStore{Store: memstore.New(nil)}
-	m, err := kvsession.New(st, kvsession.Config{Keys: [][]byte{testKey}})
+	m, err := kvsession.New(st, kvsession.Config{Secrets: [][]byte{testKey}})
 	if err != nil {
 		t.Fatal(err)
 	}

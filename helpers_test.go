@@ -259,8 +259,8 @@ func newHarness(t *testing.T, cfg kvsession.Config) *harness {
 	t.Helper()
 	h := &harness{t: t, clock: newClock()}
 	h.store = newFaultStore(h.clock.Now)
-	if cfg.Keys == nil {
-		cfg.Keys = [][]byte{testKey}
+	if cfg.Secrets == nil {
+		cfg.Secrets = [][]byte{testKey}
 	}
 	if cfg.Now == nil {
 		cfg.Now = h.clock.Now

@@ -80,7 +80,7 @@ func TestDestroyIsDoneWhenItReturns(t *testing.T) {
 			defer cancel()
 			h.serveWith(cookie, ctx, func(w http.ResponseWriter, r *http.Request) {
 				s := kvsession.From(r)
-				if _, err := s.Keys(); err != nil {
+				if _, err := s.Names(); err != nil {
 					t.Fatal(err)
 				}
 				if err := s.Destroy(); err != nil {
@@ -103,7 +103,7 @@ func TestDestroyIsDoneWhenItReturns(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		h.serveWith(cookie, ctx, func(w http.ResponseWriter, r *http.Request) {
 			s := kvsession.From(r)
-			s.Keys()
+			s.Names()
 			cancel()
 			if err := s.Destroy(); err != nil {
 				t.Errorf("Destroy on a cancelled request = %v, want nil", err)
@@ -138,7 +138,7 @@ func TestDestroyIsDoneWhenItReturns(t *testing.T) {
 func TestRegenerateIsDoneWhenItReturns(t *testing.T) {
 	h := newHarness(t, kvsession.Config{})
 	cookie := h.loggedIn("ada")
-	oldKey, err := h.m.Key(strings.TrimPrefix(cookie, "session="))
+	oldKey, err := h.m.StoreKey(strings.TrimPrefix(cookie, "session="))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestRegenerateIsDoneWhenItReturns(t *testing.T) {
 	defer cancel()
 	_, panicked := h.serveWith(cookie, ctx, func(w http.ResponseWriter, r *http.Request) {
 		s := kvsession.From(r)
-		s.Keys()
+		s.Names()
 		cancel() // the client goes away: the regenerate still completes
 		if err := s.Regenerate(); err != nil {
 			t.Fatalf("Regenerate: %v", err)
@@ -359,7 +359,7 @@ func TestCleanup(t *testing.T) {
 			t.Errorf("CleanupEvery = %v, want context.Canceled", err)
 		}
 	})
-	m, err := kvsession.New(noSweep{h.store}, kvsession.Config{Keys: [][]byte{testKey}})
+	m, err := kvsession.New(noSweep{h.store}, kvsession.Config{Secrets: [][]byte{testKey}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -459,7 +459,7 @@ func TestSessionAccessors(t *testing.T) {
 func TestIsSessionKey(t *testing.T) {
 	h := newHarness(t, kvsession.Config{})
 	cookie := h.loggedIn("ada")
-	key, err := h.m.Key(strings.TrimPrefix(cookie, "session="))
+	key, err := h.m.StoreKey(strings.TrimPrefix(cookie, "session="))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -479,7 +479,7 @@ func TestIsSessionKey(t *testing.T) {
 	if len(others) != 1 || !strings.Contains(others[0], "!r:") {
 		t.Errorf("keys that are not sessions after RevokeUser: %q, want the one revocation mark", others)
 	}
-	for _, k := range []string{"", "s:", key[:len(key)-1], "x" + key, key + "A", "s:!r:" + strings.Repeat("A", 43)} {
+	for _, k := range []string{"", "s:", key[:len(key)-1], "x" + key, key + "A", "!r:" + strings.Repeat("A", 40)} {
 		if h.m.IsSessionKey(k) {
 			t.Errorf("IsSessionKey(%q) = true", k)
 		}

@@ -40,7 +40,7 @@ func newCore(store Store, cfg Config) *core {
 		cfg:       cfg,
 		store:     store,
 		unbounded: nonblocking.Is(store) || cfg.StoreTimeout == NoStoreTimeout,
-		signer:    newSigner(cfg.CookieName, cfg.IDBits/8, cfg.Keys),
+		signer:    newSigner(cfg.CookieName, cfg.IDBits/8, cfg.Secrets),
 		cookieFmt: newCookieFormat(cfg),
 	}
 }
@@ -57,17 +57,22 @@ func (m *Manager) CookieName() string { return m.c.cfg.CookieName }
 // server outside net/http must hand to Manager.Serve.
 func (m *Manager) TokenHeader() string { return m.c.cfg.Header }
 
-// Key returns the store key of the session that a cookie value (or header
-// token) names, for tools that inspect or revoke a session given its
-// cookie. It returns ErrInvalidCookie if the value does not verify. It
+// StoreKey returns the store key of the session that a cookie value (or
+// header token) names, for tools that inspect or revoke a session given
+// its cookie. It returns ErrInvalidCookie if the value does not verify. It
 // does not check that the session exists.
-func (m *Manager) Key(cookieValue string) (string, error) {
+func (m *Manager) StoreKey(cookieValue string) (string, error) {
 	id, _ := m.c.signer.verify(nil, cookieValue)
 	if id == nil {
 		return "", ErrInvalidCookie
 	}
 	return storageKey(m.c.cfg.KeyPrefix, id), nil
 }
+
+// Key is the former name of [Manager.StoreKey].
+//
+// Deprecated: use StoreKey.
+func (m *Manager) Key(cookieValue string) (string, error) { return m.StoreKey(cookieValue) }
 
 // IsSessionKey is [Admin.IsSessionKey].
 func (m *Manager) IsSessionKey(key string) bool { return m.admin.IsSessionKey(key) }

@@ -96,7 +96,7 @@ func TestReadOnlyAndUntouchedRequests(t *testing.T) {
 func TestSavedBeforeFirstByte(t *testing.T) {
 	clk := newClock()
 	store := newFaultStore(clk.Now)
-	m, err := kvsession.New(store, kvsession.Config{Keys: [][]byte{testKey}, Now: clk.Now})
+	m, err := kvsession.New(store, kvsession.Config{Secrets: [][]byte{testKey}, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,8 +267,8 @@ func TestPermanentCookies(t *testing.T) {
 func TestKeyPrefixesShareAStore(t *testing.T) {
 	clk := newClock()
 	store := newFaultStore(clk.Now)
-	m1, _ := kvsession.New(store, kvsession.Config{Keys: [][]byte{testKey}, KeyPrefix: "app1:", Now: clk.Now})
-	m2, _ := kvsession.New(store, kvsession.Config{Keys: [][]byte{testKey}, KeyPrefix: "app2:", Now: clk.Now})
+	m1, _ := kvsession.New(store, kvsession.Config{Secrets: [][]byte{testKey}, KeyPrefix: "app1:", Now: clk.Now})
+	m2, _ := kvsession.New(store, kvsession.Config{Secrets: [][]byte{testKey}, KeyPrefix: "app2:", Now: clk.Now})
 	rec := newRecorder()
 	m1.Handler(app()).ServeHTTP(rec, newRequest("/set?key=a&value=one", ""))
 	cookie := rec.Result().Header.Get("Set-Cookie")
@@ -296,7 +296,7 @@ func TestValuesRoundTrip(t *testing.T) {
 	want := profile{"Ada", []string{"a", "b"}, time.Date(2025, 3, 4, 5, 6, 7, 8, time.UTC), 1.5}
 	clk := newClock()
 	store := newFaultStore(clk.Now)
-	m, _ := kvsession.New(store, kvsession.Config{Keys: [][]byte{testKey}, Now: clk.Now})
+	m, _ := kvsession.New(store, kvsession.Config{Secrets: [][]byte{testKey}, Now: clk.Now})
 
 	var cookie string
 	step := func(fn func(s *kvsession.Session)) {
@@ -346,14 +346,14 @@ func TestValuesRoundTrip(t *testing.T) {
 		if _, err := kvsession.Get[int](s, "absent"); err == nil || !strings.Contains(err.Error(), "no value") {
 			t.Errorf("Get of an absent key = %v, want ErrNoValue", err)
 		}
-		keys, _ := s.Keys()
+		keys, _ := s.Names()
 		check("keys", len(keys) == 8 && keys[0] == "bool", keys)
 	})
 }
 
 func TestSetRejectsUnencodableAndDeepValues(t *testing.T) {
 	clk := newClock()
-	m, _ := kvsession.New(newFaultStore(clk.Now), kvsession.Config{Keys: [][]byte{testKey}, Now: clk.Now})
+	m, _ := kvsession.New(newFaultStore(clk.Now), kvsession.Config{Secrets: [][]byte{testKey}, Now: clk.Now})
 	m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s := kvsession.From(r)
 		if err := s.Set("f", func() {}); err == nil {
@@ -541,14 +541,14 @@ func TestManagerKey(t *testing.T) {
 	h := newHarness(t, kvsession.Config{})
 	c := h.client()
 	h.mustDo(c, "/count", "1")
-	key, err := h.m.Key(h.sessionCookie(c))
+	key, err := h.m.StoreKey(h.sessionCookie(c))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := h.store.Get(t.Context(), key); err != nil {
 		t.Errorf("Key of the client's cookie names no record: %v", err)
 	}
-	if _, err := h.m.Key("forged"); !errorIs(err, kvsession.ErrInvalidCookie) {
+	if _, err := h.m.StoreKey("forged"); !errorIs(err, kvsession.ErrInvalidCookie) {
 		t.Errorf("Key of a forged cookie = %v, want ErrInvalidCookie", err)
 	}
 	if err := h.m.Revoke(t.Context(), key); err != nil {
@@ -561,7 +561,7 @@ func TestManagerValues(t *testing.T) {
 	h := newHarness(t, kvsession.Config{})
 	c := h.client()
 	h.mustDo(c, "/set?key=name&value=ada", "set")
-	key, _ := h.m.Key(h.sessionCookie(c))
+	key, _ := h.m.StoreKey(h.sessionCookie(c))
 	values, err := h.m.Values(t.Context(), key)
 	if err != nil || string(values["name"]) != `"ada"` || len(values) != 1 {
 		t.Errorf("Values = %s, %v; want name \"ada\"", values, err)
@@ -600,7 +600,7 @@ func TestConflictMergeCost(t *testing.T) {
 	}
 	rec := newRecorder()
 	h.m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		keys, _ := kvsession.From(r).Keys()
+		keys, _ := kvsession.From(r).Names()
 		fmt.Fprint(w, keys)
 	})).ServeHTTP(rec, newRequest("/", cookie))
 	if rec.Body.String() != "[a b c]" {

@@ -155,14 +155,14 @@ func (s *Session) record(o op) {
 	s.ops = append(s.ops, o)
 }
 
-// Get returns the value stored under key, decoded into a T. It returns an
+// Get returns the value stored under name, decoded into a T. It returns an
 // error wrapping ErrNoValue if there is none, and a decoding error if the
 // value does not fit a T. Values round-trip through JSON: T may be any type
 // encoding/json handles (strings, numbers, booleans, time.Time, structs with
 // exported fields, slices, maps).
-func Get[T any](s *Session, key string) (T, error) {
+func Get[T any](s *Session, name string) (T, error) {
 	var v T
-	raw, err := s.raw(key)
+	raw, err := s.raw(name)
 	if err != nil {
 		return v, err
 	}
@@ -172,50 +172,50 @@ func Get[T any](s *Session, key string) (T, error) {
 	// A fresh T for encoding/json, which keeps v off the heap above.
 	p := new(T)
 	if err := decodeJSON(raw, p); err != nil {
-		return v, fmt.Errorf("kvsession: get %q: %w", key, err)
+		return v, fmt.Errorf("kvsession: get %q: %w", name, err)
 	}
 	return *p, nil
 }
 
-func (s *Session) raw(key string) ([]byte, error) {
+func (s *Session) raw(name string) ([]byte, error) {
 	if err := s.lockLoaded(); err != nil {
 		return nil, err
 	}
 	defer s.mu.Unlock()
-	i := s.rec.index(key)
+	i := s.rec.index(name)
 	if i < 0 {
-		return nil, fmt.Errorf("kvsession: get %q: %w", key, ErrNoValue)
+		return nil, fmt.Errorf("kvsession: get %q: %w", name, ErrNoValue)
 	}
 	return s.rec.fields[i].raw, nil
 }
 
-// Set stores v under key, replacing any earlier value. v is encoded at
+// Set stores v under name, replacing any earlier value. v is encoded at
 // once, as JSON: later changes to v do not reach the session, and a value
 // that cannot be encoded gives an error here.
-func (s *Session) Set(key string, v any) error {
+func (s *Session) Set(name string, v any) error {
 	raw, err := encodeValue(v)
 	if err != nil {
-		return fmt.Errorf("kvsession: set %q: %w", key, err)
+		return fmt.Errorf("kvsession: set %q: %w", name, err)
 	}
 	if err := s.lockChange(); err != nil {
 		return err
 	}
 	defer s.mu.Unlock()
-	i := s.rec.index(key)
+	i := s.rec.index(name)
 	if i >= 0 && string(s.rec.fields[i].raw) == string(raw) {
 		return nil // unchanged: no write
 	}
-	if size := s.sizeWith(i, key, raw); size > s.c.cfg.MaxRecordBytes {
+	if size := s.sizeWith(i, name, raw); size > s.c.cfg.MaxRecordBytes {
 		return fmt.Errorf("kvsession: set %q: %w: the session would take %d bytes, above MaxRecordBytes %d",
-			key, ErrTooLarge, size, s.c.cfg.MaxRecordBytes)
+			name, ErrTooLarge, size, s.c.cfg.MaxRecordBytes)
 	}
-	s.record(op{kind: opSet, key: key, raw: raw})
+	s.record(op{kind: opSet, key: name, raw: raw})
 	return nil
 }
 
 // sizeWith returns the encoded size of the session with raw stored under
-// key (field i, or a new field if i < 0). s.mu is held.
-func (s *Session) sizeWith(i int, key string, raw []byte) int {
+// name (field i, or a new field if i < 0). s.mu is held.
+func (s *Session) sizeWith(i int, name string, raw []byte) int {
 	r := s.rec
 	if s.state != stored {
 		r.userAgent, r.remote = s.in.userAgent, s.in.remote
@@ -227,18 +227,18 @@ func (s *Session) sizeWith(i int, key string, raw []byte) int {
 	if i >= 0 {
 		return size - stringLen(len(r.fields[i].raw))
 	}
-	return size + stringLen(len(key)) + 1 // +1: the field count may grow a byte
+	return size + stringLen(len(name)) + 1 // +1: the field count may grow a byte
 }
 
-// Delete removes the value under key. Deleting a missing key is not an
-// error and costs no write.
-func (s *Session) Delete(key string) error {
+// Delete removes the value under name. Deleting a value that is not there
+// is not an error and costs no write.
+func (s *Session) Delete(name string) error {
 	if err := s.lockChange(); err != nil {
 		return err
 	}
 	defer s.mu.Unlock()
-	if s.rec.index(key) >= 0 {
-		s.record(op{kind: opDelete, key: key})
+	if s.rec.index(name) >= 0 {
+		s.record(op{kind: opDelete, key: name})
 	}
 	return nil
 }
@@ -255,28 +255,33 @@ func (s *Session) Clear() error {
 	return nil
 }
 
-// Has reports whether the session holds a value under key.
-func (s *Session) Has(key string) (bool, error) {
+// Has reports whether the session holds a value under name.
+func (s *Session) Has(name string) (bool, error) {
 	if err := s.lockLoaded(); err != nil {
 		return false, err
 	}
 	defer s.mu.Unlock()
-	return s.rec.index(key) >= 0, nil
+	return s.rec.index(name) >= 0, nil
 }
 
-// Keys returns the keys of the session's values, sorted.
-func (s *Session) Keys() ([]string, error) {
+// Names returns the names of the session's values, sorted.
+func (s *Session) Names() ([]string, error) {
 	if err := s.lockLoaded(); err != nil {
 		return nil, err
 	}
 	defer s.mu.Unlock()
-	keys := make([]string, len(s.rec.fields))
+	names := make([]string, len(s.rec.fields))
 	for i, f := range s.rec.fields {
-		keys[i] = f.key
+		names[i] = f.key
 	}
-	slices.Sort(keys)
-	return keys, nil
+	slices.Sort(names)
+	return names, nil
 }
+
+// Keys is the former name of [Session.Names].
+//
+// Deprecated: use Names.
+func (s *Session) Keys() ([]string, error) { return s.Names() }
 
 // SetPermanent makes the session permanent (its cookie survives browser
 // restarts until the session's lifetime ends) or not (a browser-session

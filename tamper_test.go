@@ -105,7 +105,7 @@ func TestTamperedCookiesAreRejectedWithoutStoreCalls(t *testing.T) {
 	})
 	t.Run("RemovedKey", func(t *testing.T) {
 		// A cookie signed by a key that is no longer configured is invalid.
-		hNew := newHarness(t, kvsession.Config{Keys: [][]byte{[]byte("a-new-key-0123456789abcdefghijkl")}})
+		hNew := newHarness(t, kvsession.Config{Secrets: [][]byte{[]byte("a-new-key-0123456789abcdefghijkl")}})
 		checkRejected(t, hNew, "removed key", "session="+v)
 	})
 }
@@ -141,9 +141,9 @@ func TestKeyRotation(t *testing.T) {
 	newKey := []byte("the-new-key-0123456789abcdefghij")
 	clk := newClock()
 	store := newFaultStore(clk.Now)
-	mOld, _ := kvsession.New(store, kvsession.Config{Keys: [][]byte{oldKey}, Now: clk.Now})
-	mBoth, _ := kvsession.New(store, kvsession.Config{Keys: [][]byte{newKey, oldKey}, Now: clk.Now})
-	mNew, _ := kvsession.New(store, kvsession.Config{Keys: [][]byte{newKey}, Now: clk.Now})
+	mOld, _ := kvsession.New(store, kvsession.Config{Secrets: [][]byte{oldKey}, Now: clk.Now})
+	mBoth, _ := kvsession.New(store, kvsession.Config{Secrets: [][]byte{newKey, oldKey}, Now: clk.Now})
+	mNew, _ := kvsession.New(store, kvsession.Config{Secrets: [][]byte{newKey}, Now: clk.Now})
 
 	rec := newRecorder()
 	mOld.Handler(app()).ServeHTTP(rec, newRequest("/set?key=secret&value=s3cret", ""))
@@ -231,7 +231,7 @@ func TestDefaultCookieName(t *testing.T) {
 		{kvsession.Config{InsecureCookie: true}, "session"},
 		{kvsession.Config{CookieName: "sid"}, "sid"},
 	} {
-		tc.cfg.Keys = [][]byte{testKey}
+		tc.cfg.Secrets = [][]byte{testKey}
 		m, err := kvsession.New(newFaultStore(newClock().Now), tc.cfg)
 		if err != nil {
 			t.Fatal(err)

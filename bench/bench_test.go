@@ -159,7 +159,7 @@ func sampleRecord(tb testing.TB, setup string) (key string, value []byte) {
 	}
 	cookie := prepare(tb, in.handler, setup)
 	_, v, _ := strings.Cut(cookie, "=")
-	key, err := in.kvMgr.Key(v)
+	key, err := in.kvMgr.StoreKey(v)
 	if err != nil {
 		tb.Fatal(err)
 	}

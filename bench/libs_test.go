@@ -142,7 +142,7 @@ func (w *countingKV) Touch(ctx context.Context, key string, exp time.Time) error
 func newKVSession(tb testing.TB, store string, o options) *instance {
 	in := &instance{counts: new(counts)}
 	var st kvsession.Store
-	cfg := kvsession.Config{Keys: [][]byte{signingKey}}
+	cfg := kvsession.Config{Secrets: [][]byte{signingKey}}
 	switch store {
 	case "mem":
 		in.kvMem = memstore.New(nil)

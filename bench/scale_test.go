@@ -92,7 +92,7 @@ func scaleFixture(b *testing.B, store string, n int) *scale {
 		req.Header.Set("Cookie", cookie)
 		f.reqs = append(f.reqs, *req)
 		_, v, _ := strings.Cut(cookie, "=")
-		key, err := in.kvMgr.Key(v)
+		key, err := in.kvMgr.StoreKey(v)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -257,7 +257,7 @@ func benchCleanup(b *testing.B, n int) {
 	now := time.Now()
 	clock := now
 	st := memstore.New(&memstore.Options{Now: func() time.Time { return clock }})
-	m, err := kvsession.New(st, kvsession.Config{Keys: [][]byte{signingKey}})
+	m, err := kvsession.New(st, kvsession.Config{Secrets: [][]byte{signingKey}})
 	if err != nil {
 		b.Fatal(err)
 	}

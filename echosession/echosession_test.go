@@ -280,7 +280,7 @@ func TestConcurrentWritesMerge(t *testing.T) {
 	loaded.Add(2)
 	h.GET("/both", func(c echo.Context) error {
 		s := echosession.Get(c)
-		if _, err := s.Keys(); err != nil {
+		if _, err := s.Names(); err != nil {
 			return err
 		}
 		loaded.Done()
@@ -288,7 +288,7 @@ func TestConcurrentWritesMerge(t *testing.T) {
 		return s.Set(c.QueryParam("k"), "1")
 	})
 	h.GET("/keys", func(c echo.Context) error {
-		keys, err := echosession.Get(c).Keys()
+		keys, err := echosession.Get(c).Names()
 		if err != nil {
 			return err
 		}

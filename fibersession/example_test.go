@@ -15,7 +15,7 @@ import (
 
 func ExampleMiddleware() {
 	m, err := kvsession.New(memstore.New(nil), kvsession.Config{
-		Keys: [][]byte{[]byte("a 32-byte or longer secret key!!")},
+		Secrets: [][]byte{[]byte("a 32-byte or longer secret key!!")},
 	})
 	if err != nil {
 		panic(err)

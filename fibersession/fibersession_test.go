@@ -244,7 +244,7 @@ func TestConcurrentWritesMerge(t *testing.T) {
 	loaded.Add(2)
 	app.Get("/both", func(c *fiber.Ctx) error {
 		s := fibersession.Get(c)
-		if _, err := s.Keys(); err != nil {
+		if _, err := s.Names(); err != nil {
 			return err
 		}
 		loaded.Done()
@@ -252,7 +252,7 @@ func TestConcurrentWritesMerge(t *testing.T) {
 		return s.Set(c.Query("k"), "1")
 	})
 	app.Get("/keys", func(c *fiber.Ctx) error {
-		keys, err := fibersession.Get(c).Keys()
+		keys, err := fibersession.Get(c).Names()
 		if err != nil {
 			return err
 		}
@@ -290,7 +290,7 @@ func TestGetOutsideMiddleware(t *testing.T) {
 // Config.RecordRemoteAddr, the client's address.
 func TestSessionMetadata(t *testing.T) {
 	m, err := kvsession.New(memstore.New(nil), kvsession.Config{
-		Keys:             [][]byte{[]byte("0123456789abcdef0123456789abcdef")},
+		Secrets:          [][]byte{[]byte("0123456789abcdef0123456789abcdef")},
 		RecordRemoteAddr: true,
 	})
 	if err != nil {
@@ -316,8 +316,8 @@ func TestSessionMetadata(t *testing.T) {
 // it and is known by it on the next request, as under Manager.Handler.
 func TestHeaderTransport(t *testing.T) {
 	m, err := kvsession.New(memstore.New(nil), kvsession.Config{
-		Keys:   [][]byte{[]byte("0123456789abcdef0123456789abcdef")},
-		Header: "X-Session",
+		Secrets: [][]byte{[]byte("0123456789abcdef0123456789abcdef")},
+		Header:  "X-Session",
 	})
 	if err != nil {
 		t.Fatal(err)

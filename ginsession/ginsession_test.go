@@ -256,7 +256,7 @@ func TestConcurrentWritesMerge(t *testing.T) {
 	})
 	r.GET("/both", func(c *gin.Context) {
 		s := ginsession.Get(c)
-		if _, err := s.Keys(); err != nil {
+		if _, err := s.Names(); err != nil {
 			c.AbortWithError(http.StatusInternalServerError, err)
 			return
 		}
@@ -267,7 +267,7 @@ func TestConcurrentWritesMerge(t *testing.T) {
 		}
 	})
 	r.GET("/keys", func(c *gin.Context) {
-		keys, err := ginsession.Get(c).Keys()
+		keys, err := ginsession.Get(c).Names()
 		if err != nil {
 			c.AbortWithError(http.StatusInternalServerError, err)
 			return

@@ -4,7 +4,7 @@
 // keeps its handler code:
 //
 //	store, err := gorillasession.New(redisstore.New(client, nil), gorillasession.Config{
-//		Config:  kvsession.Config{Keys: [][]byte{secret}},
+//		Config:  kvsession.Config{Secrets: [][]byte{secret}},
 //		UserKey: "user_id", // optional: the per-user index and RevokeUser
 //	})
 //

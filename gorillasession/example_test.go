@@ -13,7 +13,7 @@ import (
 // A gorilla/sessions handler, unchanged, on kvsession.
 func Example() {
 	store, err := gorillasession.New(memstore.New(nil), gorillasession.Config{
-		Config: kvsession.Config{Keys: [][]byte{[]byte("use 32 random bytes from crypto/rand!")}},
+		Config: kvsession.Config{Secrets: [][]byte{[]byte("use 32 random bytes from crypto/rand!")}},
 	})
 	if err != nil {
 		panic(err)

@@ -27,7 +27,7 @@ var testKey = []byte("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGH")
 func newStore(t testing.TB, kv kvsession.Store, userKey string) *gorillasession.Store {
 	t.Helper()
 	s, err := gorillasession.New(kv, gorillasession.Config{
-		Config:  kvsession.Config{Keys: [][]byte{testKey}, InsecureCookie: true, Logger: slog.New(slog.DiscardHandler)},
+		Config:  kvsession.Config{Secrets: [][]byte{testKey}, InsecureCookie: true, Logger: slog.New(slog.DiscardHandler)},
 		UserKey: userKey,
 	})
 	if err != nil {
@@ -456,8 +456,8 @@ func TestNewRefusesConfig(t *testing.T) {
 	kv := memstore.New(nil)
 	for name, cfg := range map[string]gorillasession.Config{
 		"no keys":      {},
-		"cookie name":  {Config: kvsession.Config{Keys: [][]byte{testKey}, CookieName: "x"}},
-		"errorhandler": {Config: kvsession.Config{Keys: [][]byte{testKey}, ErrorHandler: func(http.ResponseWriter, *http.Request, error) {}}},
+		"cookie name":  {Config: kvsession.Config{Secrets: [][]byte{testKey}, CookieName: "x"}},
+		"errorhandler": {Config: kvsession.Config{Secrets: [][]byte{testKey}, ErrorHandler: func(http.ResponseWriter, *http.Request, error) {}}},
 	} {
 		if _, err := gorillasession.New(kv, cfg); err == nil {
 			t.Errorf("%s: New accepted the config", name)

@@ -265,7 +265,7 @@ func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 		if st.perm, err = ks.Permanent(); err != nil {
 			return err
 		}
-		keys, err := ks.Keys()
+		keys, err := ks.Names()
 		if err != nil {
 			return err
 		}
@@ -324,7 +324,7 @@ func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 // it names the session to the Admin API and the command-line tool.
 func storeKey(m *kvsession.Manager, r *http.Request) string {
 	for _, c := range r.CookiesNamed(m.CookieName()) {
-		if k, err := m.Key(c.Value); err == nil {
+		if k, err := m.StoreKey(c.Value); err == nil {
 			return k
 		}
 	}
@@ -617,7 +617,7 @@ func (s *Store) saved(sess *sessions.Session, st *state, p *plan, m *kvsession.M
 	}
 	for _, c := range (&http.Response{Header: h}).Cookies() {
 		if c.Name == m.CookieName() && c.Value != "" {
-			if k, err := m.Key(c.Value); err == nil {
+			if k, err := m.StoreKey(c.Value); err == nil {
 				sess.ID, st.token = k, c.Value
 				st.stored, sess.IsNew = true, false
 			}

@@ -24,7 +24,7 @@ func loginServer(t *testing.T, store kvsession.Store, keyPrefix string) (*kvsess
 	t.Helper()
 	m, err := kvsession.New(store, kvsession.Config{
 		KeyPrefix:      keyPrefix,
-		Keys:           [][]byte{[]byte("memcachestore-test-key-32-bytes!!")},
+		Secrets:        [][]byte{[]byte("memcachestore-test-key-32-bytes!!")},
 		InsecureCookie: true,
 		Logger:         slog.New(slog.DiscardHandler),
 		OnEvent: func(_ context.Context, e kvsession.Event) {

@@ -252,7 +252,7 @@ var testKey = []byte("0123456789abcdef0123456789abcdef")
 // newManager returns a manager on s.
 func newManager(t testing.TB, s *memstore.Store, clock func() time.Time) *kvsession.Manager {
 	t.Helper()
-	m, err := kvsession.New(s, kvsession.Config{Keys: [][]byte{testKey}, Now: clock, Logger: slog.New(slog.DiscardHandler)})
+	m, err := kvsession.New(s, kvsession.Config{Secrets: [][]byte{testKey}, Now: clock, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -91,7 +91,7 @@ func benchRead(b *testing.B, store kvsession.Store, cfg kvsession.Config, tracer
 // under a request span from tracer if it is not nil, and a request that
 // reads the count of a stored session.
 func readHandler(b *testing.B, store kvsession.Store, cfg kvsession.Config, tracer trace.Tracer) (http.Handler, *http.Request) {
-	cfg.Keys = [][]byte{testKey}
+	cfg.Secrets = [][]byte{testKey}
 	cfg.Logger = discard
 	m, err := kvsession.New(store, cfg)
 	if err != nil {

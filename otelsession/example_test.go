@@ -37,7 +37,7 @@ func Example_prometheus() {
 	secret := make([]byte, 32)
 	rand.Read(secret) // in production, load it from your secret store
 	m, err := kvsession.New(obs.Store(memstore.New(nil)), kvsession.Config{
-		Keys:    [][]byte{secret},
+		Secrets: [][]byte{secret},
 		OnEvent: obs.OnEvent,
 		// The wrapped memory store never blocks: no timer per call.
 		StoreTimeout: kvsession.NoStoreTimeout,

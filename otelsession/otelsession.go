@@ -62,7 +62,7 @@ type Options struct {
 	LogIDs bool
 
 	// KeyPrefix is the manager's Config.KeyPrefix, used with LogIDs to
-	// derive the log ID from a store key. Default: "s:", the manager's
+	// derive the log ID from a store key. Default: none, the manager's
 	// default.
 	KeyPrefix string
 
@@ -123,9 +123,6 @@ func New(opts Options) (*Observer, error) {
 	}
 	if opts.TracerProvider == nil {
 		opts.TracerProvider = otel.GetTracerProvider()
-	}
-	if opts.KeyPrefix == "" {
-		opts.KeyPrefix = "s:"
 	}
 	meter := opts.MeterProvider.Meter(ScopeName)
 	o := &Observer{opts: opts, tracer: opts.TracerProvider.Tracer(ScopeName)}

@@ -53,7 +53,7 @@ func newScripted(t *testing.T, opts otelsession.Options) *scripted {
 
 func (sc *scripted) manager(t *testing.T, degrade bool) *kvsession.Manager {
 	m, err := kvsession.New(sc.store, kvsession.Config{
-		Keys:               [][]byte{testKey},
+		Secrets:            [][]byte{testKey},
 		OnEvent:            sc.obs.OnEvent,
 		Logger:             discard,
 		Now:                sc.clock,
@@ -186,7 +186,7 @@ func TestScriptedRequests(t *testing.T) {
 	wantCode(t, "degraded", code, 200)
 
 	// revoke one session by its key
-	key, err := m.Key(c4)
+	key, err := m.StoreKey(c4)
 	must(t, err)
 	rctx, span = sc.tracer.Start(ctx, "revoke")
 	must(t, sc.obs.Revoke(rctx, m.Admin(), key))
@@ -215,7 +215,7 @@ func TestScriptedRequests(t *testing.T) {
 	// a corrupt record, written behind the manager's back
 	code, c7 := sc.do(m, "", set(t, "w", 7))
 	wantCode(t, "new 7", code, 200)
-	key, err = m.Key(c7)
+	key, err = m.StoreKey(c7)
 	must(t, err)
 	must(t, sc.mem.Set(ctx, key, []byte("not a record"), time.Now().Add(time.Hour)))
 	code, _ = sc.do(m, c7, wantNone(t, "w"))

@@ -18,6 +18,11 @@
 // name from ever naming a record, and a record key from ever naming a user
 // index, whatever bytes either holds.
 //
+// With a Manager's default Config (no KeyPrefix), a session's record is
+// "kvsession:s:" followed by the hash of its ID, the index of user u is
+// "kvsession:u:u", and u's revocation mark, a record too, is
+// "kvsession:s:!r:" followed by a hash of u.
+//
 // A record's string is a 17-byte header, then the value:
 //
 //	byte 0      format, 1

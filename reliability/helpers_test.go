@@ -62,7 +62,7 @@ func (e *events) String() string {
 // not nil, counts the events.
 func newManager(t testing.TB, store kvsession.Store, cfg kvsession.Config, ev *events) *kvsession.Manager {
 	t.Helper()
-	cfg.Keys = [][]byte{secret}
+	cfg.Secrets = [][]byte{secret}
 	cfg.InsecureCookie = true
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	if ev != nil {
@@ -276,7 +276,7 @@ func (a *app) op(r *http.Request, s *kvsession.Session, op string, q url.Values,
 			err = storeWork(s.Destroy())
 		case "dump":
 			var keys []string
-			if keys, err = s.Keys(); err != nil {
+			if keys, err = s.Names(); err != nil {
 				return
 			}
 			res.Vals = map[string]string{}

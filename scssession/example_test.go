@@ -30,7 +30,7 @@ func Example() {
 	ctx, _ = sm.Load(context.Background(), token)
 	fmt.Println(sm.GetString(ctx, "user"))
 	_, found, _ := st.Find(token)
-	fmt.Println(found, len(st.Key(token)) > len(scssession.DefaultKeyPrefix))
+	fmt.Println(found, len(st.StoreKey(token)) > len(scssession.DefaultKeyPrefix))
 	// Output:
 	// alice
 	// true true

@@ -12,8 +12,9 @@ import (
 )
 
 // DefaultKeyPrefix is the key prefix used when Config.KeyPrefix is empty.
-// It differs from kvsession's default ("s:"), so that scs records and
-// kvsession records sharing a store stay apart.
+// kvsession's own default is no prefix: its keys are bare hashes of 43
+// characters, so scs records and kvsession records sharing a store stay
+// apart.
 const DefaultKeyPrefix = "scs:"
 
 // maxKeyPrefix bounds Config.KeyPrefix, as kvsession bounds its own, so
@@ -49,12 +50,18 @@ func New(store kvsession.Store, cfg Config) (*Store, error) {
 	return &Store{store: store, prefix: cfg.KeyPrefix}, nil
 }
 
-// Key returns the store key under which the session named by token is
-// kept: the prefix and an unpadded URL-safe base64 SHA-256 of the token.
-func (s *Store) Key(token string) string {
+// StoreKey returns the store key under which the session named by token
+// is kept: the prefix and an unpadded URL-safe base64 SHA-256 of the
+// token.
+func (s *Store) StoreKey(token string) string {
 	sum := sha256.Sum256([]byte(token))
 	return s.prefix + base64.RawURLEncoding.EncodeToString(sum[:])
 }
+
+// Key is the former name of [Store.StoreKey].
+//
+// Deprecated: use StoreKey.
+func (s *Store) Key(token string) string { return s.StoreKey(token) }
 
 // FindCtx returns the blob stored for token. found is false, with a nil
 // error, if there is none or it has expired; a store failure is returned
@@ -63,7 +70,7 @@ func (s *Store) FindCtx(ctx context.Context, token string) (b []byte, found bool
 	if token == "" {
 		return nil, false, nil
 	}
-	e, err := s.store.Get(ctx, s.Key(token))
+	e, err := s.store.Get(ctx, s.StoreKey(token))
 	if errors.Is(err, kvsession.ErrNotFound) {
 		return nil, false, nil
 	}
@@ -78,7 +85,7 @@ func (s *Store) CommitCtx(ctx context.Context, token string, b []byte, expiry ti
 	if token == "" {
 		return errors.New("scssession: commit: empty token")
 	}
-	if err := s.store.Set(ctx, s.Key(token), b, expiry); err != nil {
+	if err := s.store.Set(ctx, s.StoreKey(token), b, expiry); err != nil {
 		return fmt.Errorf("scssession: commit: %w", err)
 	}
 	return nil
@@ -90,7 +97,7 @@ func (s *Store) DeleteCtx(ctx context.Context, token string) error {
 	if token == "" {
 		return nil
 	}
-	if err := s.store.Delete(ctx, s.Key(token)); err != nil {
+	if err := s.store.Delete(ctx, s.StoreKey(token)); err != nil {
 		return fmt.Errorf("scssession: delete: %w", err)
 	}
 	return nil

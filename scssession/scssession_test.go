@@ -141,7 +141,7 @@ func scenarios(t *testing.T, st *scssession.Store, kv kvsession.Store) {
 	if _, err := kv.Get(ctx, tok); !errors.Is(err, kvsession.ErrNotFound) {
 		t.Fatalf("the raw token is a store key: %v", err)
 	}
-	if _, err := kv.Get(ctx, st.Key(tok)); err != nil {
+	if _, err := kv.Get(ctx, st.StoreKey(tok)); err != nil {
 		t.Fatalf("no record under the token's hash: %v", err)
 	}
 
@@ -216,8 +216,8 @@ func TestKeyPrefix(t *testing.T) {
 	if _, found, err := b.FindCtx(ctx, "tok"); err != nil || found {
 		t.Fatalf("another prefix sees the record: found %v, err %v", found, err)
 	}
-	if !strings.HasPrefix(a.Key("tok"), "app1:") || strings.Contains(a.Key("tok"), "tok") {
-		t.Fatalf("Key(tok) = %q", a.Key("tok"))
+	if !strings.HasPrefix(a.StoreKey("tok"), "app1:") || strings.Contains(a.StoreKey("tok"), "tok") {
+		t.Fatalf("StoreKey(tok) = %q", a.StoreKey("tok"))
 	}
 	if _, err := scssession.New(kv, scssession.Config{KeyPrefix: strings.Repeat("x", 101)}); err == nil {
 		t.Fatal("a 101-byte prefix was accepted")

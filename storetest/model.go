@@ -170,7 +170,7 @@ var modelRuns atomic.Uint64
 func newModelRun(t *testing.T, e *env) *modelRun {
 	fs := &failingStore{Store: e.store}
 	m, err := kvsession.New(fs, kvsession.Config{
-		Keys: [][]byte{sessionTestKey}, KeyPrefix: e.prefix, Now: e.clock.Now, Logger: discardLogger,
+		Secrets: [][]byte{sessionTestKey}, KeyPrefix: e.prefix, Now: e.clock.Now, Logger: discardLogger,
 		StoreTimeout: 10 * time.Second,
 	})
 	if err != nil {
@@ -243,7 +243,7 @@ func (r *modelRun) read(cookie string) (map[string]string, error) {
 	var herr error
 	r.m.Handler(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		s := kvsession.From(req)
-		keys, err := s.Keys()
+		keys, err := s.Names()
 		if err != nil {
 			herr = err
 			return
@@ -410,7 +410,7 @@ func (r *modelRun) paused(c int, change func(s *kvsession.Session) error) (relea
 	var once sync.Once
 	go func() {
 		_, next, _ := r.request(c, func(s *kvsession.Session) error {
-			_, err := s.Keys()
+			_, err := s.Names()
 			once.Do(func() { close(loaded) })
 			if err != nil {
 				return err

@@ -42,7 +42,7 @@ func newSessionEnv(t *testing.T, h Harness) *sessionEnv {
 func (e *env) manager(t *testing.T) *kvsession.Manager {
 	t.Helper()
 	m, err := kvsession.New(e.store, kvsession.Config{
-		Keys:      [][]byte{sessionTestKey},
+		Secrets:   [][]byte{sessionTestKey},
 		KeyPrefix: e.prefix,
 		Now:       e.clock.Now,
 		Logger:    discardLogger,
@@ -91,7 +91,7 @@ func serveRequest(t testing.TB, m *kvsession.Manager, cookie string, fn func(r *
 func values(t testing.TB, m *kvsession.Manager, cookie string) map[string]string {
 	got := map[string]string{}
 	serve(t, m, cookie, func(s *kvsession.Session) error {
-		keys, err := s.Keys()
+		keys, err := s.Names()
 		if err != nil {
 			return err
 		}
@@ -595,7 +595,7 @@ var HostileCookies = []string{
 // middleware: no 5xx, no store call, a fresh session.
 func testHostileCookies(t *testing.T, e *sessionEnv) {
 	counter := &countingStore{Store: e.store}
-	m, err := kvsession.New(counter, kvsession.Config{Keys: [][]byte{sessionTestKey}, KeyPrefix: e.prefix, Logger: discardLogger})
+	m, err := kvsession.New(counter, kvsession.Config{Secrets: [][]byte{sessionTestKey}, KeyPrefix: e.prefix, Logger: discardLogger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -633,7 +633,7 @@ func testHostileCookies(t *testing.T, e *sessionEnv) {
 func testCorruptRecords(t *testing.T, e *sessionEnv) {
 	var corrupt atomic.Int64
 	m, err := kvsession.New(e.store, kvsession.Config{
-		Keys: [][]byte{sessionTestKey}, KeyPrefix: e.prefix, Logger: discardLogger, MaxRecordBytes: 64 << 10,
+		Secrets: [][]byte{sessionTestKey}, KeyPrefix: e.prefix, Logger: discardLogger, MaxRecordBytes: 64 << 10,
 		OnEvent: func(_ context.Context, ev kvsession.Event) {
 			if ev.Kind == kvsession.EventCorruptRecord {
 				corrupt.Add(1)
@@ -652,7 +652,7 @@ func testCorruptRecords(t *testing.T, e *sessionEnv) {
 		"pickle":    []byte("\x80\x04\x95\x00cos\nsystem\n"),
 	} {
 		cookie := newSession(t, m, "a", "1")
-		key, err := m.Key(strings.TrimPrefix(cookie, m.CookieName()+"="))
+		key, err := m.StoreKey(strings.TrimPrefix(cookie, m.CookieName()+"="))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -682,14 +682,14 @@ func testStoreTTL(t *testing.T, e *sessionEnv) {
 		t.Run(fmt.Sprintf("NoStoreTTL=%v", noTTL), func(t *testing.T) {
 			prefix := fmt.Sprintf("%sttl%v-", e.prefix, noTTL)
 			m, err := kvsession.New(e.store, kvsession.Config{
-				Keys: [][]byte{sessionTestKey}, KeyPrefix: prefix, Now: e.clock.Now, Logger: discardLogger,
+				Secrets: [][]byte{sessionTestKey}, KeyPrefix: prefix, Now: e.clock.Now, Logger: discardLogger,
 				IdleTimeout: 2 * time.Second, NoStoreTTL: noTTL,
 			})
 			if err != nil {
 				t.Fatal(err)
 			}
 			cookie := newSession(t, m, "a", "1")
-			key, err := m.Key(strings.TrimPrefix(cookie, m.CookieName()+"="))
+			key, err := m.StoreKey(strings.TrimPrefix(cookie, m.CookieName()+"="))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -767,7 +767,7 @@ func testFlashesMerge(t *testing.T, e *sessionEnv) {
 // user's least recently seen sessions, and only those.
 func testUserCap(t *testing.T, e *sessionEnv) {
 	m, err := kvsession.New(e.store, kvsession.Config{
-		Keys: [][]byte{sessionTestKey}, KeyPrefix: e.prefix + "cap-", Now: e.clock.Now, Logger: discardLogger,
+		Secrets: [][]byte{sessionTestKey}, KeyPrefix: e.prefix + "cap-", Now: e.clock.Now, Logger: discardLogger,
 		MaxUserSessions: 2,
 	})
 	if err != nil {

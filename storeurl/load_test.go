@@ -66,7 +66,7 @@ func writeLoad(t *testing.T, store kvsession.Store, d time.Duration) loadResult 
 		errOnce.Do(func() { res.first = msg })
 	}
 	m, err := kvsession.New(store, kvsession.Config{
-		Keys:           [][]byte{[]byte("storeurl load test key, at least 32 bytes long")},
+		Secrets:        [][]byte{[]byte("storeurl load test key, at least 32 bytes long")},
 		InsecureCookie: true,
 		Logger:         slog.New(slog.DiscardHandler),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {

@@ -155,7 +155,7 @@ func burst(t *testing.T, store kvsession.Store, n int) []error {
 		errs []error
 	)
 	m, err := kvsession.New(store, kvsession.Config{
-		Keys:           [][]byte{[]byte("storeurl pool test key, at least 32 bytes long")},
+		Secrets:        [][]byte{[]byte("storeurl pool test key, at least 32 bytes long")},
 		InsecureCookie: true,
 		Logger:         slog.New(slog.DiscardHandler),
 		StoreTimeout:   30 * time.Second, // a wait for a pooled connection is no failure

@@ -26,7 +26,7 @@
 //
 // Paths are absolute. The prefix, table and bucket parameters match the
 // store's options in the application, if it changed them. -prefix names the
-// application's kvsession.Config.KeyPrefix ("s:" by default), which tells its
+// application's kvsession.Config.KeyPrefix (none by default), which tells its
 // sessions apart from those of other applications sharing the store.
 //
 // Sessions are named by the ID that list shows (the start of the hash of the
@@ -93,7 +93,7 @@
 //	-json
 //	  	print JSON instead of a table
 //	-prefix prefix
-//	  	the application's key prefix (kvsession.Config.KeyPrefix) (default "s:")
+//	  	the application's key prefix (kvsession.Config.KeyPrefix)
 //	-prune
 //	  	with -user, remove the index entries of sessions that have ended (a write)
 //	-store URL
@@ -124,7 +124,7 @@
 //	-json
 //	  	print JSON instead of a table
 //	-prefix prefix
-//	  	the application's key prefix (kvsession.Config.KeyPrefix) (default "s:")
+//	  	the application's key prefix (kvsession.Config.KeyPrefix)
 //	-store URL
 //	  	store URL (default $KVSESSION_STORE)
 //	-timeout duration
@@ -148,7 +148,7 @@
 //	-json
 //	  	print JSON instead of a table
 //	-prefix prefix
-//	  	the application's key prefix (kvsession.Config.KeyPrefix) (default "s:")
+//	  	the application's key prefix (kvsession.Config.KeyPrefix)
 //	-store URL
 //	  	store URL (default $KVSESSION_STORE)
 //	-timeout duration
@@ -183,7 +183,7 @@
 //	-json
 //	  	print JSON instead of a table
 //	-prefix prefix
-//	  	the application's key prefix (kvsession.Config.KeyPrefix) (default "s:")
+//	  	the application's key prefix (kvsession.Config.KeyPrefix)
 //	-store URL
 //	  	store URL (default $KVSESSION_STORE)
 //	-timeout duration
@@ -210,7 +210,7 @@
 //	-json
 //	  	print JSON instead of a table
 //	-prefix prefix
-//	  	the application's key prefix (kvsession.Config.KeyPrefix) (default "s:")
+//	  	the application's key prefix (kvsession.Config.KeyPrefix)
 //	-store URL
 //	  	store URL (default $KVSESSION_STORE)
 //	-timeout duration
@@ -229,7 +229,7 @@
 //	-json
 //	  	print JSON instead of a table
 //	-prefix prefix
-//	  	the application's key prefix (kvsession.Config.KeyPrefix) (default "s:")
+//	  	the application's key prefix (kvsession.Config.KeyPrefix)
 //	-store URL
 //	  	store URL (default $KVSESSION_STORE)
 //	-timeout duration

@@ -210,7 +210,7 @@ func TestExactTimes(t *testing.T) {
 	now := time.Now().Truncate(time.Second)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	m, err := kvsession.New(store, kvsession.Config{
-		Keys: [][]byte{testKey}, Now: clock, Logger: discard, InsecureCookie: true,
+		Secrets: [][]byte{testKey}, Now: clock, Logger: discard, InsecureCookie: true,
 		Lifetime: 24 * time.Hour, IdleTimeout: 30 * time.Minute,
 	})
 	if err != nil {

@@ -98,7 +98,7 @@ variable KVSESSION_STORE:
 
 Paths are absolute. The prefix, table and bucket parameters match the
 store's options in the application, if it changed them. -prefix names the
-application's kvsession.Config.KeyPrefix ("s:" by default), which tells its
+application's kvsession.Config.KeyPrefix (none by default), which tells its
 sessions apart from those of other applications sharing the store.
 
 Sessions are named by the ID that list shows (the start of the hash of the
@@ -241,7 +241,7 @@ type commonFlags struct {
 func (c *cli) commonFlags(fs *flag.FlagSet) *commonFlags {
 	f := &commonFlags{}
 	fs.StringVar(&f.store, "store", c.getenv("KVSESSION_STORE"), "store `URL` (default $KVSESSION_STORE)")
-	fs.StringVar(&f.prefix, "prefix", "s:", "the application's key `prefix` (kvsession.Config.KeyPrefix)")
+	fs.StringVar(&f.prefix, "prefix", "", "the application's key `prefix` (kvsession.Config.KeyPrefix)")
 	fs.BoolVar(&f.json, "json", false, "print JSON instead of a table")
 	fs.DurationVar(&f.timeout, "timeout", storeurl.DefaultTimeout, "how long to wait for the store's server, or for a locked bolt file")
 	return f

@@ -112,7 +112,7 @@ func startDemo(t *testing.T, storeURL string, now func() time.Time) *demo {
 	if err != nil {
 		t.Fatal(err)
 	}
-	app, err := demoapp.New(store, demoapp.Config{Keys: [][]byte{testKey}, Now: now, Logger: discard})
+	app, err := demoapp.New(store, demoapp.Config{Secrets: [][]byte{testKey}, Now: now, Logger: discard})
 	if err != nil {
 		t.Fatal(err)
 	}

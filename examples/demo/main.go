@@ -188,7 +188,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 	defer closer.Close()
 
 	app, err := demoapp.New(store, demoapp.Config{
-		Keys:      keys,
+		Secrets:   keys,
 		Secure:    secure,
 		StoreName: storeurl.Redact(name),
 		Logger:    logger,

@@ -2,7 +2,7 @@
 // [gorillasession.Store] with gin-contrib's Options method. Switch a gin
 // application in one line:
 //
-//	store, err := gincontrib.New(redisstore.New(client, nil), gorillasession.Config{Config: kvsession.Config{Keys: keys}})
+//	store, err := gincontrib.New(redisstore.New(client, nil), gorillasession.Config{Config: kvsession.Config{Secrets: keys}})
 //	r.Use(sessions.Sessions("mysession", store))
 //
 // Handlers keep calling sessions.Default(c).Get, Set, Delete, Clear,

@@ -30,7 +30,7 @@ var testKey = []byte("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGH")
 func factory(kv func(testing.TB) kvsession.Store) func(*testing.T) sessions.Store {
 	return func(t *testing.T) sessions.Store {
 		s, err := gincontrib.New(kv(t), gorillasession.Config{Config: kvsession.Config{
-			Keys: [][]byte{testKey}, InsecureCookie: true, Logger: slog.New(slog.DiscardHandler),
+			Secrets: [][]byte{testKey}, InsecureCookie: true, Logger: slog.New(slog.DiscardHandler),
 		}})
 		if err != nil {
 			t.Fatal(err)

@@ -89,8 +89,8 @@ func NewManager(t *testing.T) (*kvsession.Manager, *FaultStore) {
 	t.Helper()
 	st := &FaultStore{Store: memstore.New(nil)}
 	m, err := kvsession.New(st, kvsession.Config{
-		Keys:   [][]byte{[]byte("0123456789abcdef0123456789abcdef")},
-		Logger: slog.New(slog.DiscardHandler),
+		Secrets: [][]byte{[]byte("0123456789abcdef0123456789abcdef")},
+		Logger:  slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -66,11 +66,11 @@ const (
 	kvPrefix    = "kv." // session keys of scratchpad entries
 )
 
-// Config configures an [App]. Only Keys is required.
+// Config configures an [App]. Only Secrets is required.
 type Config struct {
-	// Keys sign session IDs: the first signs, all verify. Each is at least
+	// Secrets sign session IDs: the first signs, all verify. Each is at least
 	// 32 bytes. Instances that share a store must share the keys.
-	Keys [][]byte
+	Secrets [][]byte
 
 	// Secure means the application is served over HTTPS: cookies get the
 	// Secure attribute and the "__Host-" prefix. Without it the cookie
@@ -124,7 +124,7 @@ func New(store kvsession.Store, cfg Config) (*App, error) {
 	}
 	a := &App{store: store, cfg: cfg}
 	m, err := kvsession.New(store, kvsession.Config{
-		Keys:             cfg.Keys,
+		Secrets:          cfg.Secrets,
 		CookieName:       name,
 		InsecureCookie:   !cfg.Secure,
 		Permanent:        true, // the cookie survives browser restarts
@@ -420,7 +420,7 @@ func (a *App) count(w http.ResponseWriter, r *http.Request) {
 
 // scratchpad returns the session's scratchpad entries.
 func scratchpad(s *kvsession.Session) (map[string]string, error) {
-	keys, err := s.Keys()
+	keys, err := s.Names()
 	if err != nil {
 		return nil, err
 	}

@@ -44,7 +44,7 @@ func serve(t *testing.T, store kvsession.Store) *httptest.Server {
 // cfg with the test's key, store name and logger.
 func serveConfig(t *testing.T, store kvsession.Store, cfg demoapp.Config) *httptest.Server {
 	t.Helper()
-	cfg.Keys, cfg.StoreName, cfg.Logger = [][]byte{testKey}, "test", quiet
+	cfg.Secrets, cfg.StoreName, cfg.Logger = [][]byte{testKey}, "test", quiet
 	app, err := demoapp.New(store, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -400,7 +400,7 @@ func TestPageEscapes(t *testing.T) {
 func TestCookieAttributes(t *testing.T) {
 	for _, secure := range []bool{false, true} {
 		t.Run(fmt.Sprintf("secure=%v", secure), func(t *testing.T) {
-			app, err := demoapp.New(memstore.New(nil), demoapp.Config{Keys: [][]byte{testKey}, Secure: secure, Logger: quiet})
+			app, err := demoapp.New(memstore.New(nil), demoapp.Config{Secrets: [][]byte{testKey}, Secure: secure, Logger: quiet})
 			if err != nil {
 				t.Fatal(err)
 			}

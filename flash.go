@@ -35,13 +35,23 @@ func GetOr[T any](s *Session, key string, fallback T) (T, error) {
 	return v, err
 }
 
-// flashKey is the session value that holds pending flash messages, as a
-// JSON array of {"id": ..., "v": message}.
-const flashKey = "_flashes"
+// FlashesKey is the session value that holds pending flash messages (a
+// JSON array of {"id": ..., "v": message}); Keys lists it. Leave it to
+// AddFlash, Flashes, PeekFlashes and TakeFlashes: code that copies a
+// session's values elsewhere (an adapter, a tool) skips it, and handles
+// flash messages through those calls.
+const FlashesKey = "_flashes"
 
 type flashEntry struct {
 	ID string          `json:"id"`
 	V  json.RawMessage `json:"v"`
+}
+
+// A Flash is a pending flash message as PeekFlashes returns it: its value,
+// and the ID that names this message, and no other, to TakeFlashes.
+type Flash[T any] struct {
+	ID    string
+	Value T
 }
 
 // AddFlash adds a message to show once, on a later request (or later in
@@ -75,31 +85,79 @@ func Flashes[T any](s *Session) ([]T, error) {
 		return nil, err
 	}
 	defer s.mu.Unlock()
-	entries := readFlashes(&s.rec)
+	fs, err := decodeFlashes[T](readFlashes(&s.rec), "flashes")
+	if err != nil || len(fs) == 0 {
+		return nil, err
+	}
+	msgs := make([]T, len(fs))
+	ids := make([]string, len(fs))
+	for i, f := range fs {
+		msgs[i], ids[i] = f.Value, f.ID
+	}
+	s.takeFlashes(ids)
+	return msgs, nil
+}
+
+// PeekFlashes returns the pending flash messages, oldest first, each
+// decoded into a T, and removes none: a read, which costs no write. Pass
+// the IDs of the messages shown to TakeFlashes. It is Flashes in two steps,
+// for code that decides later which messages were consumed (an adapter
+// whose own API reads them). A message that does not fit a T gives an
+// error.
+func PeekFlashes[T any](s *Session) ([]Flash[T], error) {
+	if err := s.lockLoaded(); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	return decodeFlashes[T](readFlashes(&s.rec), "peek flashes")
+}
+
+// TakeFlashes removes the pending flash messages with the given IDs (from
+// PeekFlashes), and only those. Like Flashes, it goes through the merge:
+// messages a concurrent request added stay pending, and an ID a concurrent
+// request already took is ignored. IDs of no pending message cost no
+// write.
+func (s *Session) TakeFlashes(ids ...string) error {
+	if err := s.lockChange(); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	s.takeFlashes(ids)
+	return nil
+}
+
+// takeFlashes records the removal of the pending entries among ids, if
+// any. s.mu is held.
+func (s *Session) takeFlashes(ids []string) {
+	if !slices.ContainsFunc(readFlashes(&s.rec), func(e flashEntry) bool { return slices.Contains(ids, e.ID) }) {
+		return
+	}
+	taken, _ := json.Marshal(ids) // strings: cannot fail
+	s.record(op{kind: opFlashTake, raw: taken})
+}
+
+// decodeFlashes decodes entries into Flashes of a T; op names the call in
+// an error.
+func decodeFlashes[T any](entries []flashEntry, op string) ([]Flash[T], error) {
 	if len(entries) == 0 {
 		return nil, nil
 	}
-	msgs := make([]T, 0, len(entries))
-	ids := make([]string, 0, len(entries))
-	for _, e := range entries {
-		var v T
-		if !decodeScalar(e.V, &v) {
-			if err := decodeJSON(e.V, &v); err != nil {
-				return nil, fmt.Errorf("kvsession: flashes: %w", err)
+	fs := make([]Flash[T], len(entries))
+	for i, e := range entries {
+		fs[i].ID = e.ID
+		if !decodeScalar(e.V, &fs[i].Value) {
+			if err := decodeJSON(e.V, &fs[i].Value); err != nil {
+				return nil, fmt.Errorf("kvsession: %s: %w", op, err)
 			}
 		}
-		msgs = append(msgs, v)
-		ids = append(ids, e.ID)
 	}
-	taken, _ := json.Marshal(ids)
-	s.record(op{kind: opFlashTake, raw: taken})
-	return msgs, nil
+	return fs, nil
 }
 
 // readFlashes returns the flash entries a record holds; a value that is not
 // a list of entries reads as none.
 func readFlashes(r *record) []flashEntry {
-	i := r.index(flashKey)
+	i := r.index(FlashesKey)
 	if i < 0 {
 		return nil
 	}
@@ -132,12 +190,12 @@ func applyFlashTake(r *record, rawIDs []byte) {
 
 func writeFlashes(r *record, entries []flashEntry) {
 	if len(entries) == 0 {
-		r.del(flashKey)
+		r.del(FlashesKey)
 		return
 	}
 	b, err := json.Marshal(entries)
 	if err != nil {
 		return // entries came from JSON: cannot happen
 	}
-	r.set(flashKey, b)
+	r.set(FlashesKey, b)
 }

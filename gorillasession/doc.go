@@ -1,7 +1,7 @@
 // Package gorillasession is a gorilla/sessions Store backed by kvsession,
-// so that a gorilla/sessions, gin-contrib/sessions (package gincontrib) or
-// echo-contrib/session application switches to kvsession in one line and
-// keeps its handler code:
+// so that a gorilla/sessions, gin-contrib/sessions or echo-contrib/session
+// application switches to kvsession in one line and keeps its handler
+// code:
 //
 //	store, err := gorillasession.New(redisstore.New(client, nil), gorillasession.Config{
 //		Config:  kvsession.Config{Secrets: [][]byte{secret}},
@@ -51,6 +51,19 @@
 //     user and regenerates its ID (the login's fixation defence).
 //     [Store.Manager] gives the kvsession Manager for UserSessions,
 //     RevokeUser and Admin.
+//
+// # gin-contrib/sessions
+//
+// gin-contrib's Store (this Store plus its Options method) is in a module
+// of its own, so that gorilla and echo-contrib applications never download
+// gin:
+//
+//	go get github.com/kvsession/kvsession/gorillasession/gincontrib
+//
+//	import "github.com/kvsession/kvsession/gorillasession/gincontrib"
+//
+//	store, err := gincontrib.New(kvStore, gorillasession.Config{...})
+//	r.Use(sessions.Sessions("mysession", store))
 //
 // Get caches the session per request in gorilla's registry, as gorilla's
 // stores do. Each Get costs one store read; a Save with changes costs one

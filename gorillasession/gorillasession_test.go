@@ -9,7 +9,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -169,7 +171,7 @@ func TestRefusesWhatDoesNotRoundTrip(t *testing.T) {
 		"nested":      func(v map[interface{}]interface{}) { v["m"] = map[string]interface{}{"x": []byte("a")} },
 		"NaN":         func(v map[interface{}]interface{}) { v["f"] = 0 * func() float64 { var z float64; return 1 / z }() },
 		"flash value": func(v map[interface{}]interface{}) { v["_flash"] = []interface{}{user{}} },
-		"reserved":    func(v map[interface{}]interface{}) { v["_flashes"] = "x" },
+		"reserved":    func(v map[interface{}]interface{}) { v[kvsession.FlashesKey] = "x" },
 	} {
 		t.Run(name, func(t *testing.T) {
 			kv := memstore.New(nil)
@@ -269,6 +271,128 @@ func TestFlashes(t *testing.T) {
 			t.Fatalf("Flashes after reading them = %v, want none", got)
 		}
 	})
+}
+
+// TestFlashesRace: one request reads the flashes through gorilla's
+// Flashes while another adds one, truly concurrently, round after round:
+// each message is read exactly once, and the added one is never lost.
+func TestFlashesRace(t *testing.T) {
+	stores(t, func(t *testing.T, kv func(testing.TB) kvsession.Store) {
+		s := newStore(t, kv(t), "")
+		b := &browser{}
+		r, sess, w := load(t, s, b)
+		sess.Values["x"] = 1
+		save(t, s, b, r, sess, w)
+		for round := range 30 {
+			old, added := fmt.Sprint("old ", round), fmt.Sprint("added ", round)
+			r, sess, w = load(t, s, b)
+			sess.AddFlash(old)
+			save(t, s, b, r, sess, w)
+
+			var read []interface{}
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			errs := make(chan error, 2)
+			wg.Go(func() {
+				<-start
+				r := b.request()
+				sess, err := s.Get(r, "app")
+				if err == nil {
+					read = sess.Flashes()
+					err = s.Save(r, httptest.NewRecorder(), sess)
+				}
+				errs <- err
+			})
+			wg.Go(func() {
+				<-start
+				r := b.request()
+				sess, err := s.Get(r, "app")
+				if err == nil {
+					sess.AddFlash(added)
+					err = s.Save(r, httptest.NewRecorder(), sess)
+				}
+				errs <- err
+			})
+			close(start)
+			wg.Wait()
+			for range 2 {
+				if err := <-errs; err != nil {
+					t.Fatalf("round %d: %v", round, err)
+				}
+			}
+			r, sess, w = load(t, s, b)
+			rest := sess.Flashes()
+			save(t, s, b, r, sess, w)
+			all := map[interface{}]int{}
+			for _, v := range append(read, rest...) {
+				all[v]++
+			}
+			if !slices.Contains(read, interface{}(old)) || all[old] != 1 || all[added] != 1 || len(all) != 2 {
+				t.Fatalf("round %d: the reader read %v, then %v were left; want %q read once by the reader and %q read exactly once",
+					round, read, rest, old, added)
+			}
+		}
+	})
+}
+
+// hookStore runs hook once, before the first CompareAndSwap after it is
+// armed: another request saving inside a save's load-to-write window.
+type hookStore struct {
+	kvsession.Store
+	mu   sync.Mutex
+	hook func()
+}
+
+func (h *hookStore) arm(hook func()) {
+	h.mu.Lock()
+	h.hook = hook
+	h.mu.Unlock()
+}
+
+func (h *hookStore) CompareAndSwap(ctx context.Context, key string, v []byte, exp time.Time, old uint64) error {
+	h.mu.Lock()
+	hook := h.hook
+	h.hook = nil
+	h.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	return h.Store.CompareAndSwap(ctx, key, v, exp, old)
+}
+
+// TestFlashesReadAcrossAConflict: a flash added by a request that saves
+// while the reading request's Save is between its load and its write is
+// kept; the read one goes. The reader's write then meets a newer record
+// and kvsession replays its change set: only the messages it read go.
+func TestFlashesReadAcrossAConflict(t *testing.T) {
+	kv := &hookStore{Store: memstore.New(nil)}
+	s := newStore(t, kv, "")
+	b := &browser{}
+	r, sess, w := load(t, s, b)
+	sess.AddFlash("read")
+	save(t, s, b, r, sess, w)
+
+	r, sess, w = load(t, s, b)
+	if got := sess.Flashes(); !reflect.DeepEqual(got, []interface{}{"read"}) {
+		t.Fatalf("Flashes = %v, want [read]", got)
+	}
+	hooked := false
+	kv.arm(func() {
+		hooked = true
+		r2, s2, w2 := load(t, s, b)
+		s2.AddFlash("added during the save")
+		if err := s.Save(r2, w2, s2); err != nil {
+			t.Errorf("the concurrent Save: %v", err)
+		}
+	})
+	save(t, s, b, r, sess, w)
+	if !hooked {
+		t.Fatal("the reader's Save made no CompareAndSwap: the test did not race")
+	}
+	_, sess, _ = load(t, s, b)
+	if got, want := sess.Flashes(), []interface{}{"added during the save"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("Flashes = %v, want %v", got, want)
+	}
 }
 
 // TestMaxAgeDestroys: MaxAge < 0 deletes the session when Save returns and

@@ -23,11 +23,6 @@ import (
 // kvsession's flash messages.
 const FlashKey = "_flash"
 
-// kvFlashKey is the session value in which kvsession keeps its flash
-// messages, as a JSON array of {"id": ..., "v": message} (see flash.go in
-// the root package). It is hidden from Values.
-const kvFlashKey = "_flashes"
-
 // Config configures a [Store]: the kvsession Config of its managers, and
 // what the adapter adds.
 type Config struct {
@@ -164,8 +159,8 @@ func (s *Store) options(permanent bool) *sessions.Options {
 type state struct {
 	loadErr error             // the load failed: Save refuses
 	stored  bool              // loaded from the store (not new)
-	raws    map[string][]byte // the values as loaded, kvFlashKey excluded
-	flashes []flashEntry      // kvsession's flash messages as loaded
+	raws    map[string][]byte // the values as loaded, kvsession.FlashesKey excluded
+	flashes []flash           // kvsession's flash messages as loaded
 	perm    bool
 	user    any // the UserKey value as loaded, decoded
 	// token is the cookie value a Save of this request set: a later Save
@@ -174,10 +169,8 @@ type state struct {
 	token string
 }
 
-type flashEntry struct {
-	ID string          `json:"id"`
-	V  json.RawMessage `json:"v"`
-}
+// flash is a kvsession flash message as PeekFlashes returns it.
+type flash = kvsession.Flash[json.RawMessage]
 
 // tracker maps each session handed out to its state, without keeping the
 // session alive: an entry goes when its session is collected.
@@ -269,16 +262,16 @@ func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 		if err != nil {
 			return err
 		}
+		if st.flashes, err = kvsession.PeekFlashes[json.RawMessage](ks); err != nil {
+			return err
+		}
 		for _, k := range keys {
+			if k == kvsession.FlashesKey {
+				continue
+			}
 			raw, err := kvsession.Get[json.RawMessage](ks, k)
 			if err != nil {
 				return err
-			}
-			if k == kvFlashKey {
-				if json.Unmarshal(raw, &st.flashes) != nil {
-					st.flashes = nil
-				}
-				continue
 			}
 			v, err := decode(raw)
 			if err != nil {
@@ -295,17 +288,7 @@ func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 		st.raws, st.flashes = map[string][]byte{}, nil
 		return sess, fmt.Errorf("gorillasession: load %q: %w", name, err)
 	}
-	if len(st.flashes) > 0 {
-		list := make([]interface{}, 0, len(st.flashes))
-		for _, f := range st.flashes {
-			v, err := decode(f.V)
-			if err != nil {
-				continue // kvsession wrote it as JSON: cannot happen
-			}
-			list = append(list, v)
-		}
-		sess.Values[FlashKey] = list
-	}
+	setFlashes(sess, st.flashes)
 	if s.cfg.UserKey != "" {
 		st.user = sess.Values[s.cfg.UserKey]
 	}
@@ -377,7 +360,7 @@ func (s *Store) diff(sess *sessions.Session, st *state) (*plan, error) {
 			return nil, fmt.Errorf("gorillasession: key %v of type %T: only string keys are stored", k, k)
 		}
 		switch key {
-		case kvFlashKey:
+		case kvsession.FlashesKey:
 			return nil, fmt.Errorf("gorillasession: key %q is reserved for kvsession's flash messages", key)
 		case FlashKey:
 			continue
@@ -411,7 +394,7 @@ func (s *Store) diff(sess *sessions.Session, st *state) (*plan, error) {
 	}
 	kept := len(st.flashes) <= len(list)
 	for i := 0; kept && i < len(st.flashes); i++ {
-		old, err := decode(st.flashes[i].V)
+		old, err := decode(st.flashes[i].Value)
 		kept = err == nil && reflect.DeepEqual(old, list[i])
 	}
 	added := list
@@ -489,7 +472,7 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Sess
 		p = &plan{}
 	}
 	var dropped bool
-	var newFlashes []flashEntry
+	var newFlashes []flash
 	h, err := run(m, r, st.token, func(ks *kvsession.Session) error {
 		if p.destroy {
 			return ks.Destroy()
@@ -513,7 +496,11 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Sess
 			}
 		}
 		if p.takeFlashes {
-			if err := takeFlashes(ks, st.flashes); err != nil {
+			ids := make([]string, len(st.flashes))
+			for i, f := range st.flashes {
+				ids[i] = f.ID
+			}
+			if err := ks.TakeFlashes(ids...); err != nil {
 				return err
 			}
 		}
@@ -535,10 +522,8 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Sess
 				return err
 			}
 		}
-		if raw, err := kvsession.Get[json.RawMessage](ks, kvFlashKey); err == nil {
-			json.Unmarshal(raw, &newFlashes)
-		}
-		return nil
+		newFlashes, err = kvsession.PeekFlashes[json.RawMessage](ks)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("gorillasession: save %q: %w", sess.Name(), err)
@@ -558,35 +543,9 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Sess
 	return nil
 }
 
-// takeFlashes removes the loaded flash messages, and only those: kvsession's
-// Flashes takes every pending message, so those a concurrent request added
-// since the load are added again.
-func takeFlashes(ks *kvsession.Session, loaded []flashEntry) error {
-	raw, err := kvsession.Get[json.RawMessage](ks, kvFlashKey)
-	if errors.Is(err, kvsession.ErrNoValue) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	var now []flashEntry
-	json.Unmarshal(raw, &now)
-	if _, err := kvsession.Flashes[json.RawMessage](ks); err != nil {
-		return err
-	}
-	for _, e := range now {
-		if !slices.ContainsFunc(loaded, func(l flashEntry) bool { return l.ID == e.ID }) {
-			if err := ks.AddFlash(e.V); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
 // saved makes what sess was saved with its new baseline, so that a second
 // Save in the same request writes only what changed after the first.
-func (s *Store) saved(sess *sessions.Session, st *state, p *plan, m *kvsession.Manager, h http.Header, flashes []flashEntry) {
+func (s *Store) saved(sess *sessions.Session, st *state, p *plan, m *kvsession.Manager, h http.Header, flashes []flash) {
 	if p.destroy {
 		st.stored, st.perm, st.user = false, false, nil
 		st.raws, st.flashes, st.token = map[string][]byte{}, nil, ""
@@ -604,17 +563,7 @@ func (s *Store) saved(sess *sessions.Session, st *state, p *plan, m *kvsession.M
 		st.user = sess.Values[s.cfg.UserKey]
 	}
 	st.flashes = flashes
-	if len(flashes) > 0 {
-		list := make([]interface{}, 0, len(flashes))
-		for _, f := range flashes {
-			if v, err := decode(f.V); err == nil {
-				list = append(list, v)
-			}
-		}
-		sess.Values[FlashKey] = list
-	} else {
-		delete(sess.Values, FlashKey)
-	}
+	setFlashes(sess, flashes)
 	for _, c := range (&http.Response{Header: h}).Cookies() {
 		if c.Name == m.CookieName() && c.Value != "" {
 			if k, err := m.StoreKey(c.Value); err == nil {
@@ -623,4 +572,20 @@ func (s *Store) saved(sess *sessions.Session, st *state, p *plan, m *kvsession.M
 			}
 		}
 	}
+}
+
+// setFlashes puts kvsession's pending flash messages in sess.Values, where
+// gorilla's Flashes reads them, or removes the list if there are none.
+func setFlashes(sess *sessions.Session, flashes []flash) {
+	if len(flashes) == 0 {
+		delete(sess.Values, FlashKey)
+		return
+	}
+	list := make([]interface{}, 0, len(flashes))
+	for _, f := range flashes {
+		if v, err := decode(f.Value); err == nil { // kvsession wrote JSON: cannot fail
+			list = append(list, v)
+		}
+	}
+	sess.Values[FlashKey] = list
 }

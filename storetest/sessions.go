@@ -761,6 +761,27 @@ func testFlashesMerge(t *testing.T, e *sessionEnv) {
 	if len(got)+len(rest) != 3 || (len(rest) == 1 && rest[0] != "from tab 3") {
 		t.Errorf("after reading %q, Flashes = %q: every message must be read exactly once", got, rest)
 	}
+
+	// PeekFlashes then TakeFlashes, the two steps of an adapter, while
+	// another request adds: only the peeked message goes.
+	serve(t, e.m, cookie, func(s *kvsession.Session) error { return s.AddFlash("peeked") })
+	release = pausedChange(t, e.m, cookie, func(s *kvsession.Session) error {
+		fs, err := kvsession.PeekFlashes[string](s)
+		if err != nil || len(fs) != 1 {
+			return fmt.Errorf("PeekFlashes = %v, %v; want one message", fs, err)
+		}
+		return s.TakeFlashes(fs[0].ID)
+	})
+	serve(t, e.m, cookie, func(s *kvsession.Session) error { return s.AddFlash("added meanwhile") })
+	release()
+	serve(t, e.m, cookie, func(s *kvsession.Session) error {
+		var err error
+		rest, err = kvsession.Flashes[string](s)
+		return err
+	})
+	if !slices.Equal(rest, []string{"added meanwhile"}) {
+		t.Errorf("after taking the peeked message, Flashes = %q, want [added meanwhile]", rest)
+	}
 }
 
 // testUserCap: with Config.MaxUserSessions, a login past the cap ends the

@@ -1,6 +1,10 @@
 // Package gincontrib is the gin-contrib/sessions Store of kvsession: a
-// [gorillasession.Store] with gin-contrib's Options method. Switch a gin
-// application in one line:
+// [gorillasession.Store] with gin-contrib's Options method. It is a module
+// of its own (gorillasession does not require gin):
+//
+//	go get github.com/kvsession/kvsession/gorillasession/gincontrib
+//
+// Switch a gin application in one line:
 //
 //	store, err := gincontrib.New(redisstore.New(client, nil), gorillasession.Config{Config: kvsession.Config{Secrets: keys}})
 //	r.Use(sessions.Sessions("mysession", store))

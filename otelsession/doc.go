@@ -35,11 +35,12 @@
 //
 //	kvsession.sessions.created      {session}   EventCreated
 //	kvsession.sessions.regenerated  {session}   EventRegenerated
-//	kvsession.sessions.destroyed    {session}   EventDestroyed
+//	kvsession.sessions.destroyed    {session}   EventDestroyed (Session.Destroy)
 //	kvsession.sessions.expired      {session}   EventExpired
-//	kvsession.sessions.revoked      {session}   EventDestroyed under Observer.Revoke / RevokeUser;
-//	                                            kvsession.revocation = "session" | "user"
-//	kvsession.users.revoked         {user}      Observer.RevokeUser calls that succeeded
+//	kvsession.sessions.revoked      {session}   EventRevoked (deleted by an Admin);
+//	                                            kvsession.revocation = "session" (Revoke) |
+//	                                            "user" (RevokeUser) | "cap" (Config.MaxUserSessions)
+//	kvsession.users.revoked         {user}      EventUserRevoked (RevokeUser calls that completed)
 //	kvsession.cookies.invalid       {cookie}    EventInvalidCookie
 //	kvsession.sessions.unknown      {session}   EventUnknownID
 //	kvsession.conflicts.merged      {conflict}  EventConflict (each merge-and-retry)
@@ -107,7 +108,8 @@
 // as several CompareAndSwap spans, the first ones with outcome "conflict".
 // OnEvent adds each lifecycle event to the span of its context as a span
 // event named "kvsession " plus the event's name ("kvsession conflict
-// merged"), with error.type where the event has an error.
+// merged"), with error.type where the event has an error and
+// kvsession.revocation on a revocation.
 //
 // No span, span event or metric holds a session ID, store key, user ID,
 // cookie value or error message (which may name a key). With

@@ -76,7 +76,23 @@
 // (and check each one's deadlines) on every collection, memcached cannot
 // list at all, and memstore's Len counts records, revocation marks and
 // expired records not yet swept included, which is not the number of
-// active sessions.
+// active sessions. (The demo, examples/demo, counts them with a bounded
+// walk every few seconds, which suits a demo.)
+//
+// # Prometheus
+//
+// Through the OpenTelemetry Prometheus exporter
+// (go.opentelemetry.io/otel/exporters/prometheus, see the example) the names
+// take Prometheus's form: dots become underscores, counters end in _total,
+// units in braces are dropped and seconds are spelled out:
+//
+//	kvsession_sessions_created_total 3
+//	kvsession_sessions_revoked_total{kvsession_revocation="user"} 2
+//	kvsession_store_errors_total{db_operation_name="Get",db_system_name="redis",error_type="timeout",kvsession_store="redisstore"} 1
+//	db_client_operation_duration_seconds_bucket{db_operation_name="Get",kvsession_store="memstore",le="0.001"} 41
+//
+// (with otelprom.WithoutScopeInfo; otherwise each series also carries the
+// otel_scope_ labels of ScopeName). The demo serves them at /metrics.
 //
 // # Overhead
 //

@@ -269,6 +269,8 @@ func TestScriptedRequests(t *testing.T) {
 		}
 	}
 
+	wantDocumented(t, rm)
+
 	// The application's own hook saw every event, store errors included.
 	sc.mu.Lock()
 	if got := sc.events[kvsession.EventStoreError]; got != 2 {

@@ -243,7 +243,7 @@ func (c *core) capUser(ctx context.Context, user, keep string) {
 			c.emit(ctx, Event{Kind: EventStoreError, LogID: info.LogID, Err: err})
 			return
 		}
-		c.emit(ctx, Event{Kind: EventDestroyed, LogID: info.LogID})
+		c.emit(ctx, Event{Kind: EventRevoked, LogID: info.LogID, Revocation: RevocationCap})
 		c.tidy(ctx, user, info.Key)
 	}
 }
@@ -267,7 +267,8 @@ func (a *Admin) Values(ctx context.Context, key string) (map[string]json.RawMess
 // Revoke deletes the session stored under key (a SessionInfo.Key): its
 // cookie is worthless from then on, on every instance sharing the store.
 // The delete is done when Revoke returns nil; it is not cancelled by ctx's
-// cancellation, only bounded by the store timeout.
+// cancellation, only bounded by the store timeout. It is reported as
+// EventRevoked (RevocationSession).
 func (a *Admin) Revoke(ctx context.Context, key string) error {
 	if err := a.write("revoke"); err != nil {
 		return err
@@ -283,7 +284,7 @@ func (a *Admin) Revoke(ctx context.Context, key string) error {
 		c.emit(ctx, Event{Kind: EventStoreError, LogID: c.logID(key), Err: err})
 		return fmt.Errorf("kvsession: revoke: %w", err)
 	}
-	c.emit(ctx, Event{Kind: EventDestroyed, LogID: c.logID(key)})
+	c.emit(ctx, Event{Kind: EventRevoked, LogID: c.logID(key), Revocation: RevocationSession})
 	c.tidy(ctx, user, key)
 	return nil
 }
@@ -302,6 +303,9 @@ func (a *Admin) Revoke(ctx context.Context, key string) error {
 // ctx's cancellation, each call only bounded by the store timeout. Call it
 // before the response's first byte when keepCurrent is set, so that the
 // current session's record learns the new mark.
+//
+// Each deleted session is reported as EventRevoked (RevocationUser), and a
+// completed call as EventUserRevoked with the count.
 func (a *Admin) RevokeUser(ctx context.Context, user string, keepCurrent bool) (int, error) {
 	if err := a.write("revoke user"); err != nil {
 		return 0, err
@@ -329,13 +333,14 @@ func (a *Admin) RevokeUser(ctx context.Context, user string, keepCurrent bool) (
 			c.emit(ctx, Event{Kind: EventStoreError, LogID: c.logID(key), Err: err})
 			return n, fmt.Errorf("kvsession: revoke user: %w", err)
 		}
-		c.emit(ctx, Event{Kind: EventDestroyed, LogID: c.logID(key)})
+		c.emit(ctx, Event{Kind: EventRevoked, LogID: c.logID(key), Revocation: RevocationUser})
 		c.tidy(detached, user, key)
 		n++
 	}
 	if current != "" {
 		FromContext(ctx).adoptMark(user, mark)
 	}
+	c.emit(ctx, Event{Kind: EventUserRevoked, Count: n})
 	return n, nil
 }
 

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -168,4 +170,111 @@ func equalCounts(a, b map[string]int) bool {
 		}
 	}
 	return true
+}
+
+// Revocations are events of their own: each session an Admin deletes is
+// an EventRevoked that says which operation deleted it and carries the
+// session's LogID, a completed RevokeUser is one EventUserRevoked with its
+// count, and Session.Destroy stays EventDestroyed.
+func TestRevocationEvents(t *testing.T) {
+	var mu sync.Mutex
+	var events []kvsession.Event
+	h := newHarness(t, kvsession.Config{MaxUserSessions: 2, OnEvent: func(_ context.Context, e kvsession.Event) {
+		mu.Lock()
+		events = append(events, e)
+		mu.Unlock()
+	}})
+	// taken returns the events since the last call, keeping only revocations
+	// and destructions.
+	taken := func() []kvsession.Event {
+		mu.Lock()
+		defer mu.Unlock()
+		var got []kvsession.Event
+		for _, e := range events {
+			switch e.Kind {
+			case kvsession.EventRevoked, kvsession.EventUserRevoked, kvsession.EventDestroyed:
+				got = append(got, e)
+			}
+		}
+		events = nil
+		return got
+	}
+	logID := func(cookie string) string {
+		t.Helper()
+		key, err := h.m.Key(strings.TrimPrefix(cookie, "session="))
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := h.m.Info(t.Context(), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.LogID
+	}
+	check := func(step string, want ...kvsession.Event) {
+		t.Helper()
+		if got := taken(); !slices.Equal(got, want) {
+			t.Errorf("%s: events %+v, want %+v", step, got, want)
+		}
+	}
+
+	first := h.loggedIn("ada")
+	firstID := logID(first)
+	h.clock.Advance(time.Minute) // last seen apart
+	second := h.loggedIn("ada")
+	secondID := logID(second)
+	h.clock.Advance(time.Minute)
+	taken()
+	third := h.loggedIn("ada") // over the cap of 2: the least recently seen goes
+	check("cap", kvsession.Event{Kind: kvsession.EventRevoked, LogID: firstID, Revocation: kvsession.RevocationCap})
+	if h.live(first) {
+		t.Error("the capped session is still live")
+	}
+
+	key, err := h.m.Key(strings.TrimPrefix(second, "session="))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.m.Revoke(t.Context(), key); err != nil {
+		t.Fatal(err)
+	}
+	check("Revoke", kvsession.Event{Kind: kvsession.EventRevoked, LogID: secondID, Revocation: kvsession.RevocationSession})
+
+	fourth := h.loggedIn("ada")
+	ids := []string{logID(third), logID(fourth)}
+	taken()
+	n, err := h.m.RevokeUser(t.Context(), "ada", false)
+	if err != nil || n != 2 {
+		t.Fatalf("RevokeUser = %d, %v; want 2", n, err)
+	}
+	got := taken()
+	if len(got) != 3 {
+		t.Fatalf("RevokeUser: events %+v, want two EventRevoked and one EventUserRevoked", got)
+	}
+	var revokedIDs []string
+	for _, e := range got[:2] {
+		if e.Kind != kvsession.EventRevoked || e.Revocation != kvsession.RevocationUser {
+			t.Errorf("RevokeUser: event %+v, want EventRevoked by RevocationUser", e)
+		}
+		revokedIDs = append(revokedIDs, e.LogID)
+	}
+	slices.Sort(ids)
+	slices.Sort(revokedIDs)
+	if !slices.Equal(revokedIDs, ids) {
+		t.Errorf("RevokeUser revoked log IDs %q, want %q", revokedIDs, ids)
+	}
+	if want := (kvsession.Event{Kind: kvsession.EventUserRevoked, Count: 2}); got[2] != want {
+		t.Errorf("RevokeUser: last event %+v, want %+v", got[2], want)
+	}
+	if kvsession.EventRevoked.String() != "revoked" || kvsession.EventUserRevoked.String() != "user revoked" ||
+		kvsession.RevocationCap.String() != "cap" {
+		t.Error("the new events or revocations are misnamed")
+	}
+
+	c := h.client()
+	h.mustDo(c, "/count", "1")
+	h.mustDo(c, "/destroy", "destroyed")
+	if got := taken(); len(got) != 1 || got[0].Kind != kvsession.EventDestroyed || got[0].Revocation != kvsession.RevocationNone {
+		t.Errorf("Destroy: events %+v, want one EventDestroyed", got)
+	}
 }

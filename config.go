@@ -182,8 +182,8 @@ type Config struct {
 	OnEvent func(ctx context.Context, e Event)
 
 	// Logger receives lifecycle events: store errors at Error, corrupt
-	// records and dropped saves at Warn, regenerations and destructions at
-	// Info, the rest at Debug. Default: slog.Default().
+	// records and dropped saves at Warn, regenerations, destructions and
+	// revocations at Info, the rest at Debug. Default: slog.Default().
 	Logger *slog.Logger
 
 	// Now is the clock that decides lifetimes and idle timeouts. Default:

@@ -136,6 +136,19 @@
 // clears the cookie), so a handler never believes it logged a user in or
 // out while the store is down.
 //
+// # Events
+//
+// Lifecycle events ([Event]) go to Config.Logger and to Config.OnEvent, the
+// hook that metrics are counted from: created, regenerated, destroyed,
+// revoked, expired, invalid cookie, unknown ID, store error, corrupt
+// record, merged conflict, dropped save, degraded, late change. An event
+// carries the session's LogID, never its ID, its cookie or its user.
+// Session.Destroy is reported as EventDestroyed; a session deleted by an
+// Admin as EventRevoked, whose Event.Revocation says whether Revoke,
+// RevokeUser or the per-user cap (Config.MaxUserSessions) deleted it; and a
+// completed RevokeUser also as one EventUserRevoked, with the number of
+// sessions it deleted in Event.Count.
+//
 // # Per-user sessions
 //
 // [Session.SetUser] binds a session to a user; [Manager.UserSessions] lists

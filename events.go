@@ -49,6 +49,16 @@ const (
 	// first byte, when it had been saved; the change returned
 	// ErrResponseStarted and was not made.
 	EventLateChange
+	// EventRevoked: an Admin deleted a session while its client was away:
+	// Admin.Revoke by its key, Admin.RevokeUser (one event per session),
+	// or the per-user cap (Config.MaxUserSessions) ending the least
+	// recently seen session of a user over it. Event.Revocation says which.
+	// Deletions by Session.Destroy are EventDestroyed.
+	EventRevoked
+	// EventUserRevoked: Admin.RevokeUser completed; Event.Count is the
+	// number of sessions it deleted, each also reported as EventRevoked.
+	// The event does not name the user.
+	EventUserRevoked
 )
 
 var eventNames = [...]string{
@@ -64,6 +74,8 @@ var eventNames = [...]string{
 	EventSaveDropped:   "save dropped",
 	EventDegraded:      "degraded",
 	EventLateChange:    "change after response started",
+	EventRevoked:       "revoked",
+	EventUserRevoked:   "user revoked",
 }
 
 // String returns the event's name, such as "created".
@@ -83,23 +95,65 @@ func (e Event) level() slog.Level {
 		return slog.LevelError
 	case EventCorruptRecord, EventSaveDropped, EventDegraded, EventLateChange:
 		return slog.LevelWarn
-	case EventRegenerated, EventDestroyed:
+	case EventRegenerated, EventDestroyed, EventRevoked, EventUserRevoked:
 		return slog.LevelInfo
 	}
 	return slog.LevelDebug
 }
 
+// Revocation says which Admin operation deleted the session of an
+// [EventRevoked].
+type Revocation uint8
+
+// The revocations. Their values are stable.
+const (
+	// RevocationNone: the event is not an EventRevoked.
+	RevocationNone Revocation = iota
+	// RevocationSession: Admin.Revoke (or Manager.Revoke) deleted the
+	// session by its store key.
+	RevocationSession
+	// RevocationUser: Admin.RevokeUser (or Manager.RevokeUser) deleted
+	// the session with the other sessions of its user.
+	RevocationUser
+	// RevocationCap: a binding took the user over Config.MaxUserSessions,
+	// and this least recently seen session of the user was deleted.
+	RevocationCap
+)
+
+var revocationNames = [...]string{
+	RevocationNone:    "none",
+	RevocationSession: "session",
+	RevocationUser:    "user",
+	RevocationCap:     "cap",
+}
+
+// String returns the revocation's name: "session", "user", "cap", or
+// "none".
+func (r Revocation) String() string {
+	if int(r) < len(revocationNames) {
+		return revocationNames[r]
+	}
+	return "unknown revocation"
+}
+
 // Event describes something that happened to a session. It never holds a
-// session ID or cookie value: LogID is a short hash that identifies the
-// session in logs and is useless to an attacker.
+// session ID, cookie value or user: LogID is a short hash that identifies
+// the session in logs and is useless to an attacker.
 type Event struct {
 	Kind EventKind
 	// LogID identifies the session; empty when there is none yet (for
-	// instance for an invalid cookie). See Session.LogID.
+	// instance for an invalid cookie) and for EventUserRevoked. See
+	// Session.LogID.
 	LogID string
 	// Err is the error behind EventStoreError, EventCorruptRecord and
 	// EventDegraded.
 	Err error
+	// Revocation says what deleted the session of an EventRevoked;
+	// RevocationNone for the other kinds.
+	Revocation Revocation
+	// Count is the number of sessions an EventUserRevoked deleted; zero
+	// for the other kinds.
+	Count int
 }
 
 func (c *core) emit(ctx context.Context, e Event) {
@@ -110,6 +164,12 @@ func (c *core) emit(ctx context.Context, e Event) {
 		}
 		if e.Err != nil {
 			attrs = append(attrs, slog.String("error", e.Err.Error()))
+		}
+		if e.Revocation != RevocationNone {
+			attrs = append(attrs, slog.String("revocation", e.Revocation.String()))
+		}
+		if e.Kind == EventUserRevoked {
+			attrs = append(attrs, slog.Int("sessions", e.Count))
 		}
 		c.cfg.Logger.LogAttrs(ctx, level, "kvsession: "+e.Kind.String(), attrs...)
 	}

@@ -12,35 +12,35 @@ import (
 // Conveniences on top of Get, Set and Delete: a get-and-delete, a getter
 // with a fallback, and flash messages.
 
-// Pop returns the value stored under key, decoded into a T, and deletes it,
+// Pop returns the value stored under name, decoded into a T, and deletes it,
 // as Get then Delete. It returns an error wrapping ErrNoValue if there is
 // none.
-func Pop[T any](s *Session, key string) (T, error) {
-	v, err := Get[T](s, key)
+func Pop[T any](s *Session, name string) (T, error) {
+	v, err := Get[T](s, name)
 	if err != nil {
 		return v, err
 	}
-	return v, s.Delete(key)
+	return v, s.Delete(name)
 }
 
-// GetOr returns the value stored under key, decoded into a T, or fallback
+// GetOr returns the value stored under name, decoded into a T, or fallback
 // if there is none. Unlike a getter that swallows every error, it still
 // returns the error of a session that could not be loaded (ErrLoad) or of a
 // value that does not fit a T: only a missing value gives the fallback.
-func GetOr[T any](s *Session, key string, fallback T) (T, error) {
-	v, err := Get[T](s, key)
+func GetOr[T any](s *Session, name string, fallback T) (T, error) {
+	v, err := Get[T](s, name)
 	if errors.Is(err, ErrNoValue) {
 		return fallback, nil
 	}
 	return v, err
 }
 
-// FlashesKey is the session value that holds pending flash messages (a
-// JSON array of {"id": ..., "v": message}); Keys lists it. Leave it to
+// FlashesName is the name of the session value that holds pending flash messages (a
+// JSON array of {"id": ..., "v": message}); Names lists it. Leave it to
 // AddFlash, Flashes, PeekFlashes and TakeFlashes: code that copies a
 // session's values elsewhere (an adapter, a tool) skips it, and handles
 // flash messages through those calls.
-const FlashesKey = "_flashes"
+const FlashesName = "_flashes"
 
 type flashEntry struct {
 	ID string          `json:"id"`
@@ -157,7 +157,7 @@ func decodeFlashes[T any](entries []flashEntry, op string) ([]Flash[T], error) {
 // readFlashes returns the flash entries a record holds; a value that is not
 // a list of entries reads as none.
 func readFlashes(r *record) []flashEntry {
-	i := r.index(FlashesKey)
+	i := r.index(FlashesName)
 	if i < 0 {
 		return nil
 	}
@@ -190,12 +190,12 @@ func applyFlashTake(r *record, rawIDs []byte) {
 
 func writeFlashes(r *record, entries []flashEntry) {
 	if len(entries) == 0 {
-		r.del(FlashesKey)
+		r.del(FlashesName)
 		return
 	}
 	b, err := json.Marshal(entries)
 	if err != nil {
 		return // entries came from JSON: cannot happen
 	}
-	r.set(FlashesKey, b)
+	r.set(FlashesName, b)
 }

@@ -192,7 +192,7 @@ func TestTakeFlashesIgnoresUnknownIDs(t *testing.T) {
 func ExamplePeekFlashes() {
 	secret := make([]byte, 32)
 	rand.Read(secret)
-	m, err := kvsession.New(memstore.New(nil), kvsession.Config{Keys: [][]byte{secret}})
+	m, err := kvsession.New(memstore.New(nil), kvsession.Config{Secrets: [][]byte{secret}})
 	if err != nil {
 		log.Fatal(err)
 	}

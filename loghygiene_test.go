@@ -26,7 +26,7 @@ func TestLogsCarryNoIDs(t *testing.T) {
 		Logger: logger,
 		OnEvent: func(_ context.Context, e kvsession.Event) {
 			mu.Lock()
-			events = append(events, fmt.Sprintf("%v %s %v", e.Kind, e.LogID, e.Err))
+			events = append(events, fmt.Sprintf("%v %s %v %v %d", e.Kind, e.LogID, e.Err, e.Revocation, e.Count))
 			mu.Unlock()
 		},
 	})
@@ -54,12 +54,27 @@ func TestLogsCarryNoIDs(t *testing.T) {
 	h.do(c, "/count") // store error
 	h.store.setFaults(nil, nil, false)
 	h.mustDo(c, "/destroy", "destroyed")
+	// revocations name no user
+	const user = "grace-7f3c9e@example.org"
+	d := h.client()
+	h.mustDo(d, "/login?user="+user, "logged in")
+	if ck := h.sessionCookie(d); ck != "" {
+		cookies = append(cookies, ck)
+	} else {
+		t.Fatal("no session cookie after the login")
+	}
+	if _, err := h.m.RevokeUser(t.Context(), user, false); err != nil {
+		t.Fatal(err)
+	}
 
 	mu.Lock()
 	all := logs.String() + strings.Join(events, "\n")
 	mu.Unlock()
-	if !strings.Contains(all, "regenerated") || !strings.Contains(all, "store error") || !strings.Contains(all, "invalid cookie") {
+	if !strings.Contains(all, "regenerated") || !strings.Contains(all, "store error") || !strings.Contains(all, "invalid cookie") || !strings.Contains(all, "user revoked") {
 		t.Fatalf("the captured logs miss events they should have:\n%s", all)
+	}
+	if strings.Contains(all, user) {
+		t.Errorf("logs or events name the user %q", user)
 	}
 	for _, ck := range append(cookies, string(tampered)) {
 		id, mac, _ := strings.Cut(ck, ".")

@@ -171,7 +171,7 @@ func TestRefusesWhatDoesNotRoundTrip(t *testing.T) {
 		"nested":      func(v map[interface{}]interface{}) { v["m"] = map[string]interface{}{"x": []byte("a")} },
 		"NaN":         func(v map[interface{}]interface{}) { v["f"] = 0 * func() float64 { var z float64; return 1 / z }() },
 		"flash value": func(v map[interface{}]interface{}) { v["_flash"] = []interface{}{user{}} },
-		"reserved":    func(v map[interface{}]interface{}) { v[kvsession.FlashesKey] = "x" },
+		"reserved":    func(v map[interface{}]interface{}) { v[kvsession.FlashesName] = "x" },
 	} {
 		t.Run(name, func(t *testing.T) {
 			kv := memstore.New(nil)

@@ -159,7 +159,7 @@ func (s *Store) options(permanent bool) *sessions.Options {
 type state struct {
 	loadErr error             // the load failed: Save refuses
 	stored  bool              // loaded from the store (not new)
-	raws    map[string][]byte // the values as loaded, kvsession.FlashesKey excluded
+	raws    map[string][]byte // the values as loaded, kvsession.FlashesName excluded
 	flashes []flash           // kvsession's flash messages as loaded
 	perm    bool
 	user    any // the UserKey value as loaded, decoded
@@ -266,7 +266,7 @@ func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 			return err
 		}
 		for _, k := range keys {
-			if k == kvsession.FlashesKey {
+			if k == kvsession.FlashesName {
 				continue
 			}
 			raw, err := kvsession.Get[json.RawMessage](ks, k)
@@ -360,7 +360,7 @@ func (s *Store) diff(sess *sessions.Session, st *state) (*plan, error) {
 			return nil, fmt.Errorf("gorillasession: key %v of type %T: only string keys are stored", k, k)
 		}
 		switch key {
-		case kvsession.FlashesKey:
+		case kvsession.FlashesName:
 			return nil, fmt.Errorf("gorillasession: key %q is reserved for kvsession's flash messages", key)
 		case FlashKey:
 			continue

@@ -32,8 +32,9 @@ const (
 	// "not_found", "conflict", "stopped" (a Keys walk stopped by its
 	// caller) or "error".
 	AttrOutcome = attribute.Key("kvsession.outcome")
-	// AttrRevocation says how sessions were revoked: "session"
-	// (Observer.Revoke) or "user" (Observer.RevokeUser).
+	// AttrRevocation says what revoked a session (kvsession.Event.Revocation):
+	// "session" (Admin.Revoke), "user" (Admin.RevokeUser) or "cap"
+	// (Config.MaxUserSessions).
 	AttrRevocation = attribute.Key("kvsession.revocation")
 	// AttrLogID is the session's short log ID (kvsession.Event.LogID),
 	// on spans only, and only with Options.LogIDs.
@@ -91,12 +92,11 @@ type Observer struct {
 	errors   metric.Int64Counter
 	duration metric.Float64Histogram
 
-	bySession, byUser []metric.AddOption
+	revokedBy [revocations][]metric.AddOption // by kvsession.Revocation
 }
 
-// revocationKey marks the context of Observer.Revoke and RevokeUser, so
-// that OnEvent counts their deletions as revocations.
-type revocationKey struct{}
+// revocations bounds the kvsession.Revocation values counted apart.
+const revocations = kvsession.RevocationCap + 1
 
 // eventCounters lists the counter of each event kind.
 var eventCounters = []struct {
@@ -105,7 +105,7 @@ var eventCounters = []struct {
 }{
 	{kvsession.EventCreated, "kvsession.sessions.created", "{session}", "Sessions stored for the first time."},
 	{kvsession.EventRegenerated, "kvsession.sessions.regenerated", "{session}", "Sessions moved to a new ID."},
-	{kvsession.EventDestroyed, "kvsession.sessions.destroyed", "{session}", "Sessions destroyed (Session.Destroy, and admin deletions not made through the Observer)."},
+	{kvsession.EventDestroyed, "kvsession.sessions.destroyed", "{session}", "Sessions destroyed by Session.Destroy."},
 	{kvsession.EventExpired, "kvsession.sessions.expired", "{session}", "Requests whose cookie named a session past its lifetime or idle timeout."},
 	{kvsession.EventInvalidCookie, "kvsession.cookies.invalid", "{cookie}", "Session cookies that failed verification (forged, tampered or signed by a retired key)."},
 	{kvsession.EventUnknownID, "kvsession.sessions.unknown", "{session}", "Validly signed cookies that named no stored session."},
@@ -136,11 +136,11 @@ func New(opts Options) (*Observer, error) {
 		}
 	}
 	if o.revoked, err = meter.Int64Counter("kvsession.sessions.revoked", metric.WithUnit("{session}"),
-		metric.WithDescription("Sessions deleted by Observer.Revoke or Observer.RevokeUser.")); err != nil {
+		metric.WithDescription("Sessions deleted by an Admin: Revoke, RevokeUser or the per-user cap.")); err != nil {
 		return nil, fmt.Errorf("otelsession: counter kvsession.sessions.revoked: %w", err)
 	}
 	if o.users, err = meter.Int64Counter("kvsession.users.revoked", metric.WithUnit("{user}"),
-		metric.WithDescription("Completed Observer.RevokeUser calls.")); err != nil {
+		metric.WithDescription("Completed Admin.RevokeUser calls.")); err != nil {
 		return nil, fmt.Errorf("otelsession: counter kvsession.users.revoked: %w", err)
 	}
 	if o.errors, err = meter.Int64Counter("kvsession.store.errors", metric.WithUnit("{error}"),
@@ -152,8 +152,9 @@ func New(opts Options) (*Observer, error) {
 		metric.WithExplicitBucketBoundaries(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10)); err != nil {
 		return nil, fmt.Errorf("otelsession: histogram db.client.operation.duration: %w", err)
 	}
-	o.bySession = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(AttrRevocation.String("session")))}
-	o.byUser = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(AttrRevocation.String("user")))}
+	for r := kvsession.RevocationSession; r < revocations; r++ {
+		o.revokedBy[r] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(AttrRevocation.String(r.String())))}
+	}
 	return o, nil
 }
 
@@ -162,11 +163,15 @@ func New(opts Options) (*Observer, error) {
 // name, and then calls Options.OnEvent. Set it as Config.OnEvent (and
 // AdminConfig.OnEvent for an Admin of its own).
 func (o *Observer) OnEvent(ctx context.Context, e kvsession.Event) {
-	switch scope, _ := ctx.Value(revocationKey{}).(string); {
-	case e.Kind == kvsession.EventDestroyed && scope == "user":
-		o.revoked.Add(ctx, 1, o.byUser...)
-	case e.Kind == kvsession.EventDestroyed && scope == "session":
-		o.revoked.Add(ctx, 1, o.bySession...)
+	switch {
+	case e.Kind == kvsession.EventRevoked:
+		if e.Revocation < revocations {
+			o.revoked.Add(ctx, 1, o.revokedBy[e.Revocation]...)
+		} else {
+			o.revoked.Add(ctx, 1)
+		}
+	case e.Kind == kvsession.EventUserRevoked:
+		o.users.Add(ctx, 1)
 	case e.Kind > 0 && int(e.Kind) < len(o.events) && o.events[e.Kind] != nil:
 		o.events[e.Kind].Add(ctx, 1)
 	}
@@ -178,29 +183,12 @@ func (o *Observer) OnEvent(ctx context.Context, e kvsession.Event) {
 		if e.Err != nil {
 			attrs = append(attrs, AttrErrorType.String(errorType(e.Err)))
 		}
+		if e.Revocation != kvsession.RevocationNone {
+			attrs = append(attrs, AttrRevocation.String(e.Revocation.String()))
+		}
 		span.AddEvent("kvsession "+e.Kind.String(), trace.WithAttributes(attrs...))
 	}
 	if o.opts.OnEvent != nil {
 		o.opts.OnEvent(ctx, e)
 	}
-}
-
-// Revoke calls a.Revoke (a is the manager's Admin, or one of its own whose
-// OnEvent is this Observer's), counting the deleted session as revoked
-// (kvsession.sessions.revoked, kvsession.revocation "session") rather than
-// destroyed. Calls made directly on the Admin or Manager count as
-// destroyed: the events do not tell the two apart.
-func (o *Observer) Revoke(ctx context.Context, a *kvsession.Admin, key string) error {
-	return a.Revoke(context.WithValue(ctx, revocationKey{}, "session"), key)
-}
-
-// RevokeUser calls a.RevokeUser, counting each session it deletes as
-// revoked (kvsession.revocation "user") and, if it succeeds, the user in
-// kvsession.users.revoked. See Revoke.
-func (o *Observer) RevokeUser(ctx context.Context, a *kvsession.Admin, user string, keepCurrent bool) (int, error) {
-	n, err := a.RevokeUser(context.WithValue(ctx, revocationKey{}, "user"), user, keepCurrent)
-	if err == nil {
-		o.users.Add(ctx, 1)
-	}
-	return n, err
 }

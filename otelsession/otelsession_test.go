@@ -154,7 +154,7 @@ func TestScriptedRequests(t *testing.T) {
 		t.Fatal("second device: no cookie")
 	}
 	rctx, span := sc.tracer.Start(ctx, "revoke user")
-	n, err := sc.obs.RevokeUser(rctx, m.Admin(), "alice@example.com", false)
+	n, err := m.RevokeUser(rctx, "alice@example.com", false)
 	span.End()
 	must(t, err)
 	if n != 2 {
@@ -189,7 +189,7 @@ func TestScriptedRequests(t *testing.T) {
 	key, err := m.StoreKey(c4)
 	must(t, err)
 	rctx, span = sc.tracer.Start(ctx, "revoke")
-	must(t, sc.obs.Revoke(rctx, m.Admin(), key))
+	must(t, m.Revoke(rctx, key))
 	span.End()
 
 	// destroy
@@ -269,13 +269,17 @@ func TestScriptedRequests(t *testing.T) {
 		}
 	}
 
+	wantDocumented(t, rm)
+
 	// The application's own hook saw every event, store errors included.
 	sc.mu.Lock()
 	if got := sc.events[kvsession.EventStoreError]; got != 2 {
 		t.Errorf("the chained hook saw %d store errors, want 2", got)
 	}
-	if got := sc.events[kvsession.EventDestroyed]; got != 5 {
-		t.Errorf("the chained hook saw %d destroyed events, want 5 (2 destroyed, 3 revoked)", got)
+	for kind, want := range map[kvsession.EventKind]int{kvsession.EventDestroyed: 2, kvsession.EventRevoked: 3, kvsession.EventUserRevoked: 1} {
+		if got := sc.events[kind]; got != want {
+			t.Errorf("the chained hook saw %d %v events, want %d", got, kind, want)
+		}
 	}
 	sc.mu.Unlock()
 
@@ -350,6 +354,37 @@ func TestScriptedRequests(t *testing.T) {
 		t.Errorf("%d conflict spans and %d failed ones, want 1 and 2", conflicts, failed)
 	}
 
+	wantNoSecrets(t, sc.tel.exported(rm), sc.cookies, sc.fault, "s:")
+}
+
+// TestCapCountsAsRevoked checks that a session ended by the per-user cap
+// counts as revoked, by "cap", and not as destroyed.
+func TestCapCountsAsRevoked(t *testing.T) {
+	sc := newScripted(t, otelsession.Options{})
+	m, err := kvsession.New(sc.store, kvsession.Config{
+		Secrets:         [][]byte{testKey},
+		OnEvent:         sc.obs.OnEvent,
+		Logger:          discard,
+		Now:             sc.clock,
+		MaxUserSessions: 1,
+	})
+	must(t, err)
+	login := func(_ http.ResponseWriter, s *kvsession.Session) { must(t, s.SetUser("bob@example.com")) }
+	_, first := sc.do(m, "", login)
+	sc.advance(time.Minute)
+	_, second := sc.do(m, "", login)
+	if first == "" || second == "" {
+		t.Fatal("no cookie")
+	}
+	code, _ := sc.do(m, first, wantNone(t, "n"))
+	wantCode(t, "capped", code, 200)
+	rm := sc.tel.collect(t)
+	if got := counter(rm, "kvsession.sessions.revoked", otelsession.AttrRevocation.String("cap")); got != 1 {
+		t.Errorf("kvsession.sessions.revoked {cap} = %d, want 1", got)
+	}
+	if got := counter(rm, "kvsession.sessions.destroyed"); got != 0 {
+		t.Errorf("kvsession.sessions.destroyed = %d, want 0", got)
+	}
 	wantNoSecrets(t, sc.tel.exported(rm), sc.cookies, sc.fault, "s:")
 }
 

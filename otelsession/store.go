@@ -49,8 +49,8 @@ var dbSystems = map[string]string{
 
 // Store returns s instrumented: every call is timed in
 // db.client.operation.duration, counted in kvsession.store.errors when it
-// fails, and traced as a client span when its context carries a span. The
-// result has exactly the optional capabilities of s ([kvsession.Lister],
+// fails, and traced as a client span when its context carries a span that
+// records. The result has exactly the optional capabilities of s ([kvsession.Lister],
 // [kvsession.ExpiredDeleter], both or neither) and passes every argument,
 // result and error through unchanged (the context gains the call's span,
 // if any). Methods of s outside those interfaces (Close, say) are not
@@ -160,11 +160,12 @@ type call struct {
 // costs as much again on some virtual machines.
 var epoch = time.Now()
 
-// begin starts timing a call, and a span if ctx carries one. key is the
-// store key the call concerns, or "".
+// begin starts timing a call, and a span if ctx carries a span that
+// records (or a sampled remote parent). key is the store key the call
+// concerns, or "".
 func (w *store) begin(ctx context.Context, op op, key string) call {
 	c := call{ctx: ctx}
-	if trace.SpanContextFromContext(ctx).IsValid() {
+	if parent := trace.SpanFromContext(ctx); parent.IsRecording() || parent.SpanContext().IsSampled() {
 		attrs := w.opAttrs[op]
 		if w.o.opts.LogIDs {
 			if id := logID(w.o.opts.KeyPrefix, key); id != "" {
@@ -207,7 +208,14 @@ func (w *store) end(c *call, op op, err, stopped error) {
 		}
 		w.o.errors.Add(c.ctx, 1, metric.WithAttributeSet(set))
 	case c.timed:
-		w.o.duration.Record(c.ctx, d, w.okOpts[op]...)
+		// Without a span of this call, the measurement has no trace to
+		// link an exemplar to: an empty context spares the SDK's exemplar
+		// filter a walk up the request's context.
+		ctx := c.ctx
+		if c.span == nil {
+			ctx = context.Background()
+		}
+		w.o.duration.Record(ctx, d, w.okOpts[op]...)
 	}
 	if c.span != nil {
 		c.span.SetAttributes(AttrOutcome.String(outcome))

@@ -178,6 +178,45 @@ func TestNoSpanWithoutParent(t *testing.T) {
 	}
 }
 
+// TestSpanOnlyUnderARecordingParent checks that a store call gets a span
+// under a parent that records or a sampled remote parent, and none under a
+// parent that does not record (a request that sampling left out), where
+// it is only measured.
+func TestSpanOnlyUnderARecordingParent(t *testing.T) {
+	tel := newTelemetry(t)
+	obs, err := otelsession.New(otelsession.Options{MeterProvider: tel.mp, TracerProvider: tel.tp})
+	must(t, err)
+	w := obs.Store(memstore.New(nil))
+	sc := func(flags trace.TraceFlags, remote bool) trace.SpanContext {
+		return trace.NewSpanContext(trace.SpanContextConfig{
+			TraceID: trace.TraceID{1}, SpanID: trace.SpanID{2}, TraceFlags: flags, Remote: remote,
+		})
+	}
+	recording, span := tel.tp.Tracer("test").Start(t.Context(), "request")
+	defer span.End()
+	for _, c := range []struct {
+		name  string
+		ctx   context.Context
+		spans int
+	}{
+		{"recording parent", recording, 1},
+		{"sampled remote parent", trace.ContextWithRemoteSpanContext(t.Context(), sc(trace.FlagsSampled, true)), 1},
+		{"unsampled remote parent", trace.ContextWithRemoteSpanContext(t.Context(), sc(0, true)), 0},
+		{"unsampled local parent", trace.ContextWithSpanContext(t.Context(), sc(0, false)), 0},
+	} {
+		before := len(tel.spans.Ended())
+		if _, err := w.Get(c.ctx, "k"); !errors.Is(err, kvsession.ErrNotFound) {
+			t.Fatal(err)
+		}
+		if got := len(tel.spans.Ended()) - before; got != c.spans {
+			t.Errorf("%s: %d store spans, want %d", c.name, got, c.spans)
+		}
+	}
+	if got := histogramCount(tel.collect(t), otelsession.AttrOperation.String("Get")); got != 4 {
+		t.Errorf("%d Get durations, want 4 (every call measured)", got)
+	}
+}
+
 // TestErrorType checks error.type for the usual failures: never the
 // error's text.
 func TestErrorType(t *testing.T) {

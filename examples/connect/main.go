@@ -40,7 +40,7 @@ func main() {
 	secret := make([]byte, 32)
 	rand.Read(secret) // development only: sessions end when the process does
 	m, err := kvsession.New(memstore.New(nil), kvsession.Config{
-		Keys:           [][]byte{secret},
+		Secrets:        [][]byte{secret},
 		Header:         tokenHeader,
 		InsecureCookie: true, // plain HTTP on loopback; remove it behind HTTPS
 	})

@@ -61,7 +61,7 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	kv := &hookStore{Store: memstore.New(nil)}
 	m, err := kvsession.New(kv, kvsession.Config{
-		Keys:           [][]byte{[]byte(rand.Text() + rand.Text())},
+		Secrets:        [][]byte{[]byte(rand.Text() + rand.Text())},
 		Header:         tokenHeader,
 		InsecureCookie: true,
 		Logger:         slog.New(slog.DiscardHandler),
@@ -205,7 +205,7 @@ func TestConcurrentCallsMerge(t *testing.T) {
 func TestRevokedToken(t *testing.T) {
 	e := newEnv(t)
 	revoke := func(token string) {
-		key, err := e.m.Key(token)
+		key, err := e.m.StoreKey(token)
 		if err != nil {
 			t.Fatal(err)
 		}

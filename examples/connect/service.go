@@ -164,7 +164,7 @@ func (sv *service) get(ctx context.Context, req *connect.Request[GetRequest]) (*
 
 // counters returns the session's counters.
 func counters(s *kvsession.Session) (map[string]int, error) {
-	keys, err := s.Keys()
+	keys, err := s.Names()
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,11 @@
 //
 // and open http://127.0.0.1:8080.
 //
+// The page ends with a panel of the server's metrics (active sessions,
+// requests, merged conflicts, revocations, store latency p50 and p99);
+// /stats shows it alone, reloading itself, and /metrics serves them, with
+// every metric of the otelsession package, in the Prometheus text format.
+//
 // Usage:
 //
 //	demo [-addr host:port] [-store URL] [-data dir] [-secret keys] [-tls-cert file -tls-key file]
@@ -187,11 +192,17 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 	}
 	defer closer.Close()
 
-	app, err := demoapp.New(store, demoapp.Config{
+	tel, err := newTelemetry(store)
+	if err != nil {
+		return fail(exitFail, "metrics: %v", err)
+	}
+	app, err := demoapp.New(tel.obs.Store(store), demoapp.Config{
 		Secrets:   keys,
 		Secure:    secure,
 		StoreName: storeurl.Redact(name),
 		Logger:    logger,
+		OnEvent:   tel.obs.OnEvent,
+		Stats:     tel.stats,
 	})
 	if err != nil {
 		return fail(exitUsage, "%v", err)
@@ -205,7 +216,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 		return fail(exitFail, "%v", err)
 	}
 	srv := &http.Server{
-		Handler:           app,
+		Handler:           tel.handler(app),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,

@@ -65,7 +65,7 @@ func newEnv(t *testing.T, recheck time.Duration) *env {
 	t.Helper()
 	kv := &hookStore{Store: memstore.New(nil)}
 	m, err := kvsession.New(kv, kvsession.Config{
-		Keys:           [][]byte{[]byte(rand.Text() + rand.Text())},
+		Secrets:        [][]byte{[]byte(rand.Text() + rand.Text())},
 		InsecureCookie: true,
 		Logger:         slog.New(slog.DiscardHandler),
 	})
@@ -218,7 +218,7 @@ func TestRevokeEndsTheSocket(t *testing.T) {
 		if _, err := send(t, conn, "before"); err != nil {
 			t.Fatal(err)
 		}
-		key, err := e.m.Key(e.token())
+		key, err := e.m.StoreKey(e.token())
 		if err != nil {
 			t.Fatal(err)
 		}

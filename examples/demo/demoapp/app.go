@@ -18,6 +18,8 @@
 //	POST /logout-others    RevokeUser, keeping this session
 //	POST /revoke           form id: ends one of the user's other sessions
 //	GET  /healthz          200 if the store answers, 503 if not
+//	GET  /stats            the metrics panel alone, reloading every 5 seconds
+//	                       (with Config.Stats; the page shows it too)
 //
 // POST endpoints answer a browser with a redirect (303 See Other) to the
 // page, at the card of the form (/#counter, /#sessions), and a client that
@@ -93,17 +95,27 @@ type Config struct {
 
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
+
+	// OnEvent, if set, receives the session lifecycle events
+	// (kvsession.Config.OnEvent), such as an OpenTelemetry observer's.
+	OnEvent func(ctx context.Context, e kvsession.Event)
+
+	// Stats, if set, feeds the page's metrics panel and GET /stats, the
+	// panel alone reloading every few seconds. Without it there is no
+	// panel.
+	Stats func(ctx context.Context) (Stats, error)
 }
 
 // App is the demo application, an http.Handler. It is safe for concurrent
 // use.
 type App struct {
-	m       *kvsession.Manager
-	store   kvsession.Store
-	cfg     Config
-	page    *template.Template
-	outage  *template.Template
-	handler http.Handler
+	m         *kvsession.Manager
+	store     kvsession.Store
+	cfg       Config
+	page      *template.Template
+	outage    *template.Template
+	statsTmpl *template.Template
+	handler   http.Handler
 }
 
 // New returns the application, keeping sessions in store.
@@ -133,6 +145,7 @@ func New(store kvsession.Store, cfg Config) (*App, error) {
 		IdleRefresh:      time.Minute, // keeps "last seen" within a minute
 		RecordRemoteAddr: true,
 		Logger:           cfg.Logger,
+		OnEvent:          cfg.OnEvent,
 		Now:              cfg.Now,
 		ErrorHandler:     a.storeDown,
 	})
@@ -141,12 +154,18 @@ func New(store kvsession.Store, cfg Config) (*App, error) {
 	}
 	a.m = m
 	a.page, err = template.New("index.html").Funcs(template.FuncMap{
-		"ago":    func(t time.Time) string { return ago(cfg.Now(), t) },
-		"in":     func(t time.Time) string { return in(cfg.Now(), t) },
-		"stamp":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
-		"device": device,
-		"host":   host,
-	}).ParseFS(files, "templates/index.html")
+		"ago":     func(t time.Time) string { return ago(cfg.Now(), t) },
+		"in":      func(t time.Time) string { return in(cfg.Now(), t) },
+		"stamp":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+		"device":  device,
+		"host":    host,
+		"latency": latency,
+	}).ParseFS(files, "templates/index.html", "templates/stats.html")
+	if err != nil {
+		return nil, err
+	}
+	a.statsTmpl, err = template.New("statspage.html").Funcs(template.FuncMap{"latency": latency}).
+		ParseFS(files, "templates/statspage.html", "templates/stats.html")
 	if err != nil {
 		return nil, err
 	}
@@ -169,6 +188,7 @@ func New(store kvsession.Store, cfg Config) (*App, error) {
 	mux.HandleFunc("POST /logout-others", a.logoutOthers)
 	mux.HandleFunc("POST /revoke", a.revoke)
 	mux.HandleFunc("GET /healthz", a.healthz)
+	mux.HandleFunc("GET /stats", a.statsPage)
 
 	// The cross-origin check runs first, so that a refused request costs
 	// no store call.
@@ -587,6 +607,7 @@ type pageData struct {
 	Store      string
 	Instance   string
 	Secure     bool
+	Stats      *statsData // the metrics panel, if there is one
 }
 
 type kvEntry struct{ Key, Value string }
@@ -619,6 +640,9 @@ func (a *App) index(w http.ResponseWriter, r *http.Request) {
 		Store:      a.cfg.StoreName,
 		Instance:   a.cfg.Instance,
 		Secure:     a.cfg.Secure,
+	}
+	if st, ok := a.stats(r); ok {
+		d.Stats = &st
 	}
 	for k, v := range kv {
 		d.KV = append(d.KV, kvEntry{k, v})

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -211,7 +212,8 @@ func (b *browser) apiSessions(serverURL string) []demoapp.SessionJSON {
 // them phone-sized: log in, count across reloads, an HttpOnly cookie, two
 // sessions of one user, "log out all other sessions" and the notice it
 // leaves on the other device, a return to the card after a form, a page
-// that fits a phone, and a cookie replayed after logout.
+// and a metrics panel that fit a phone, and a cookie replayed after
+// logout.
 func TestBrowser(t *testing.T) {
 	chromium := storetest.ServerEnv(t, "KVSESSION_TEST_CHROMIUM")
 	artifacts := os.Getenv("KVSESSION_ARTIFACTS")
@@ -223,7 +225,10 @@ func TestBrowser(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 
-	srv := serve(t, memstore.New(nil))
+	srv := serveConfig(t, memstore.New(nil), demoapp.Config{Stats: func(context.Context) (demoapp.Stats, error) {
+		return demoapp.Stats{ActiveSessions: 10000, ActiveAtLeast: true, Requests: 1234567, Merges: 12, Revocations: 3,
+			StoreCalls: 4321, StoreP50: 41300 * time.Nanosecond, StoreP99: 12500 * time.Microsecond}, nil
+	}})
 	home := srv.URL + "/"
 	a := newBrowser(t, ctx, chromium, "browser A", artifacts)
 	b := newBrowser(t, ctx, chromium, "phone B", artifacts)
@@ -279,6 +284,19 @@ func TestBrowser(t *testing.T) {
 	}
 	b.checkFits("first visit")
 	b.screenshot("phone-01-anonymous")
+
+	// The metrics panel fits the phone: its six tiles in two rows of three.
+	b.navigate("open the live panel", chromedp.Navigate(srv.URL+"/stats"))
+	if got := b.text("#stat-requests"); got != "1234567" {
+		t.Errorf("B: the panel's requests %q, want 1234567", got)
+	}
+	tops := eval[[]float64](b, `Array.from(document.querySelectorAll("#metrics dl.stats > div")).map(e => Math.round(e.getBoundingClientRect().top))`)
+	if rows := len(slices.Compact(slices.Clone(tops))); len(tops) != 6 || rows != 2 {
+		t.Errorf("B: the panel's tiles at %v: want 6 tiles in 2 rows", tops)
+	}
+	b.checkFits("the live panel")
+	b.screenshot("phone-02-metrics")
+	b.navigate("back to the page", chromedp.Navigate(home))
 	b.do("type a user name", chromedp.SendKeys(chromedp.CSS("#login-user"), "alice"))
 	b.navigate("log in", chromedp.Click(chromedp.CSS(`#login button[type="submit"]`)))
 	if got := b.text("#count"); got != "0" {

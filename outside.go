@@ -24,8 +24,10 @@ func (m *Manager) Open(ctx context.Context, token string) *Session {
 
 // Commit saves the changes of a session from Manager.Open and returns the
 // token that now names it: the same token if it did not change, a new one
-// after a create or Regenerate, "" if the session was destroyed or never
-// stored. Give the client the new token (a WebSocket message, a response
+// after a create or Regenerate, "" if the session was destroyed, never
+// stored, or ended while it was open (a concurrent Destroy, Regenerate or
+// revocation: the save is dropped, with no error, and IsNew then reports
+// true). Give the client the new token (a WebSocket message, a response
 // header) in place of the old. After Commit the session is read-only, as a
 // middleware session is after the response's first byte; a second Commit
 // does nothing and returns the same token.
@@ -55,7 +57,11 @@ func (s *Session) Commit() (token string, err error) {
 // response: Set-Cookie with the Config's attributes, Cache-Control:
 // no-store and Vary: Cookie when the cookie is set or cleared (and
 // Config.Header for an API client), nothing for a session that was not
-// used or did not change. On an error, which wraps ErrLoad or the store's
+// used or did not change. A save dropped because the session ended while
+// fn ran (a concurrent Destroy, Regenerate or revocation) is not an error:
+// Serve returns nil, resp gets no cookie for it, and the session's IsNew
+// then reports true, so a handler can tell its client that the session
+// ended. On an error, which wraps ErrLoad or the store's
 // error, resp is left as it was: answer with a 5xx and send no cookie.
 func (m *Manager) Serve(ctx context.Context, req http.Header, remoteAddr string, resp http.Header, fn func(*Session)) error {
 	s := &Session{c: m.c, ctx: ctx, in: m.c.readRequest(req, remoteAddr)}

@@ -83,3 +83,55 @@ func TestOpenAndCommit(t *testing.T) {
 		t.Errorf("Commit of a nil session = %v", err)
 	}
 }
+
+// A save that meets a revocation made while the handler ran is dropped,
+// outside the middleware too: Commit returns no token, Serve returns nil
+// and sends no cookie, and either way the session then reports IsNew, so
+// a WebSocket or RPC handler can tell that its session ended.
+func TestOutsideSaveAfterRevocationIsDropped(t *testing.T) {
+	h := newHarness(t, kvsession.Config{})
+	ctx := context.Background()
+	revokeWhileOpen := func(s *kvsession.Session) {
+		t.Helper()
+		if _, err := kvsession.Get[string](s, "v"); err != nil {
+			t.Fatal(err) // loaded before the revocation
+		}
+		if _, err := h.m.RevokeUser(ctx, "ada", false); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Set("after", "revoke"); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	token := strings.TrimPrefix(h.loggedIn("ada"), "session=")
+	s := h.m.Open(ctx, token)
+	revokeWhileOpen(s)
+	if got, err := s.Commit(); err != nil || got != "" {
+		t.Errorf("Commit after a concurrent RevokeUser = %q, %v; want no token and no error", got, err)
+	}
+	if isNew, err := s.IsNew(); err != nil || !isNew {
+		t.Errorf("after a dropped Commit, IsNew = %v, %v; want true", isNew, err)
+	}
+
+	cookie := h.loggedIn("ada")
+	req := map[string][]string{"Cookie": {cookie}}
+	resp := map[string][]string{}
+	var served *kvsession.Session
+	err := h.m.Serve(ctx, req, "", resp, func(s *kvsession.Session) {
+		served = s
+		revokeWhileOpen(s)
+	})
+	if err != nil {
+		t.Fatalf("Serve with a save dropped after a concurrent RevokeUser = %v, want nil", err)
+	}
+	if sc := resp["Set-Cookie"]; len(sc) > 0 && !strings.Contains(sc[0], "Max-Age=0") {
+		t.Errorf("Serve sent Set-Cookie %q for a session that ended", sc)
+	}
+	if isNew, err := served.IsNew(); err != nil || !isNew {
+		t.Errorf("after Serve dropped the save, IsNew = %v, %v; want true", isNew, err)
+	}
+	if h.live(cookie) {
+		t.Error("the revoked session came back")
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/gorilla/sessions"
 	"github.com/kvsession/kvsession"
 	"github.com/kvsession/kvsession/gorillasession"
+	"github.com/kvsession/kvsession/internal/middlewaretest"
 	"github.com/kvsession/kvsession/memstore"
 	"github.com/kvsession/kvsession/redisstore"
 	"github.com/kvsession/kvsession/storetest"
@@ -335,37 +336,12 @@ func TestFlashesRace(t *testing.T) {
 	})
 }
 
-// hookStore runs hook once, before the first CompareAndSwap after it is
-// armed: another request saving inside a save's load-to-write window.
-type hookStore struct {
-	kvsession.Store
-	mu   sync.Mutex
-	hook func()
-}
-
-func (h *hookStore) arm(hook func()) {
-	h.mu.Lock()
-	h.hook = hook
-	h.mu.Unlock()
-}
-
-func (h *hookStore) CompareAndSwap(ctx context.Context, key string, v []byte, exp time.Time, old uint64) error {
-	h.mu.Lock()
-	hook := h.hook
-	h.hook = nil
-	h.mu.Unlock()
-	if hook != nil {
-		hook()
-	}
-	return h.Store.CompareAndSwap(ctx, key, v, exp, old)
-}
-
 // TestFlashesReadAcrossAConflict: a flash added by a request that saves
 // while the reading request's Save is between its load and its write is
 // kept; the read one goes. The reader's write then meets a newer record
 // and kvsession replays its change set: only the messages it read go.
 func TestFlashesReadAcrossAConflict(t *testing.T) {
-	kv := &hookStore{Store: memstore.New(nil)}
+	kv := &middlewaretest.HookStore{Store: memstore.New(nil)}
 	s := newStore(t, kv, "")
 	b := &browser{}
 	r, sess, w := load(t, s, b)
@@ -377,7 +353,7 @@ func TestFlashesReadAcrossAConflict(t *testing.T) {
 		t.Fatalf("Flashes = %v, want [read]", got)
 	}
 	hooked := false
-	kv.arm(func() {
+	kv.Arm(func() {
 		hooked = true
 		r2, s2, w2 := load(t, s, b)
 		s2.AddFlash("added during the save")

@@ -11,55 +11,24 @@ import (
 	"net/http/httptest"
 	"sync"
 	"testing"
-	"time"
 
 	"connectrpc.com/connect"
 	"github.com/kvsession/kvsession"
+	"github.com/kvsession/kvsession/internal/middlewaretest"
 	"github.com/kvsession/kvsession/memstore"
 )
-
-// hookStore runs an armed hook once, before the next CompareAndSwap: a
-// concurrent call landing inside a save's load-to-write window.
-type hookStore struct {
-	*memstore.Store
-	mu   sync.Mutex
-	hook func()
-}
-
-func (h *hookStore) arm(hook func()) {
-	h.mu.Lock()
-	h.hook = hook
-	h.mu.Unlock()
-}
-
-func (h *hookStore) fired() bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.hook == nil
-}
-
-func (h *hookStore) CompareAndSwap(ctx context.Context, key string, v []byte, exp time.Time, old uint64) error {
-	h.mu.Lock()
-	hook := h.hook
-	h.hook = nil
-	h.mu.Unlock()
-	if hook != nil {
-		hook()
-	}
-	return h.Store.CompareAndSwap(ctx, key, v, exp, old)
-}
 
 // env is the service on loopback and connect clients of it.
 type env struct {
 	t   *testing.T
 	m   *kvsession.Manager
-	kv  *hookStore
+	kv  *middlewaretest.HookStore
 	srv *httptest.Server
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	kv := &hookStore{Store: memstore.New(nil)}
+	kv := &middlewaretest.HookStore{Store: memstore.New(nil)}
 	m, err := kvsession.New(kv, kvsession.Config{
 		Secrets:        [][]byte{[]byte(rand.Text() + rand.Text())},
 		Header:         tokenHeader,
@@ -182,7 +151,7 @@ func TestConcurrentCallsMerge(t *testing.T) {
 		t.Fatalf("after %d concurrent calls: %v, %v; want %v", n, got, err, want)
 	}
 
-	e.kv.arm(func() {
+	e.kv.Arm(func() {
 		if _, err := e.add(token, "inside", 1); err != nil {
 			t.Error(err)
 		}
@@ -190,7 +159,7 @@ func TestConcurrentCallsMerge(t *testing.T) {
 	if _, err := e.add(token, "outside", 1); err != nil {
 		t.Fatal(err)
 	}
-	if !e.kv.fired() {
+	if !e.kv.Fired() {
 		t.Fatal("the call's save made no CompareAndSwap: the test did not race")
 	}
 	got, err := e.get(token)
@@ -229,9 +198,9 @@ func TestRevokedToken(t *testing.T) {
 	wantCode(t, "Get with a forged token", err, connect.CodeUnauthenticated)
 
 	token = e.start()
-	e.kv.arm(func() { revoke(token) })
+	e.kv.Arm(func() { revoke(token) })
 	_, err = e.add(token, "a", 1)
-	if !e.kv.fired() {
+	if !e.kv.Fired() {
 		t.Fatal("the call's save made no CompareAndSwap: the test did not race")
 	}
 	wantCode(t, "Add revoked while saving", err, connect.CodeUnauthenticated)

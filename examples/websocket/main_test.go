@@ -18,52 +18,22 @@ import (
 	"github.com/coder/websocket"
 	"github.com/coder/websocket/wsjson"
 	"github.com/kvsession/kvsession"
+	"github.com/kvsession/kvsession/internal/middlewaretest"
 	"github.com/kvsession/kvsession/memstore"
 )
-
-// hookStore runs an armed hook once, before the next CompareAndSwap: a
-// concurrent request landing inside a save's load-to-write window.
-type hookStore struct {
-	*memstore.Store
-	mu   sync.Mutex
-	hook func()
-}
-
-func (h *hookStore) arm(hook func()) {
-	h.mu.Lock()
-	h.hook = hook
-	h.mu.Unlock()
-}
-
-func (h *hookStore) fired() bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.hook == nil
-}
-
-func (h *hookStore) CompareAndSwap(ctx context.Context, key string, v []byte, exp time.Time, old uint64) error {
-	h.mu.Lock()
-	hook := h.hook
-	h.hook = nil
-	h.mu.Unlock()
-	if hook != nil {
-		hook()
-	}
-	return h.Store.CompareAndSwap(ctx, key, v, exp, old)
-}
 
 // env is the example's server on loopback and a browser with a cookie jar.
 type env struct {
 	t      *testing.T
 	m      *kvsession.Manager
-	kv     *hookStore
+	kv     *middlewaretest.HookStore
 	srv    *httptest.Server
 	client *http.Client
 }
 
 func newEnv(t *testing.T, recheck time.Duration) *env {
 	t.Helper()
-	kv := &hookStore{Store: memstore.New(nil)}
+	kv := &middlewaretest.HookStore{Store: memstore.New(nil)}
 	m, err := kvsession.New(kv, kvsession.Config{
 		Secrets:        [][]byte{[]byte(rand.Text() + rand.Text())},
 		InsecureCookie: true,
@@ -191,12 +161,12 @@ func TestMessagesMergeWithHTTP(t *testing.T) {
 		t.Fatalf("after %d messages and %d visits at once: %+v", n, n, st)
 	}
 
-	e.kv.arm(func() { e.post("/visit", nil) })
+	e.kv.Arm(func() { e.post("/visit", nil) })
 	st, err := send(t, conn, "during a visit")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !e.kv.fired() {
+	if !e.kv.Fired() {
 		t.Fatal("the message's save made no CompareAndSwap: the test did not race")
 	}
 	if st.Messages != n+1 {
@@ -240,13 +210,13 @@ func TestRevokeEndsTheSocket(t *testing.T) {
 		e := newEnv(t, time.Hour)
 		conn := e.login("ada")
 		token := e.token()
-		e.kv.arm(func() {
+		e.kv.Arm(func() {
 			if _, err := e.m.RevokeUser(context.Background(), "ada", false); err != nil {
 				t.Error(err)
 			}
 		})
 		_, err := send(t, conn, "during the revocation")
-		if !e.kv.fired() {
+		if !e.kv.Fired() {
 			t.Fatal("the message's save made no CompareAndSwap: the test did not race")
 		}
 		wantEnded(t, conn, err)
@@ -274,9 +244,9 @@ func TestDestroyIsNotResurrected(t *testing.T) {
 		e := newEnv(t, time.Hour)
 		conn := e.login("ada")
 		token := e.token()
-		e.kv.arm(func() { e.post("/logout", nil) })
+		e.kv.Arm(func() { e.post("/logout", nil) })
 		_, err := send(t, conn, "during the logout")
-		if !e.kv.fired() {
+		if !e.kv.Fired() {
 			t.Fatal("the message's save made no CompareAndSwap: the test did not race")
 		}
 		wantEnded(t, conn, err)

@@ -1,6 +1,7 @@
 // Package middlewaretest holds what the framework middleware modules
-// (ginsession, echosession, fibersession) test alike: a fault-injecting
-// store and the checks of the session cookie's rules. It is internal: its
+// (ginsession, echosession, fibersession), the adapters and the examples
+// test alike: a fault-injecting store, a store that runs a hook inside a
+// save's window, and the checks of the session cookie's rules. It is internal: its
 // API is not promised to users.
 package middlewaretest
 
@@ -10,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,6 +19,43 @@ import (
 	"github.com/kvsession/kvsession"
 	"github.com/kvsession/kvsession/memstore"
 )
+
+// HookStore wraps a real store and runs an armed hook once, before the
+// next CompareAndSwap: a concurrent request landing inside a save's
+// load-to-write window, at a chosen moment instead of by chance.
+type HookStore struct {
+	kvsession.Store
+	mu   sync.Mutex
+	hook func()
+}
+
+// Arm sets the hook that the next CompareAndSwap runs before it goes to
+// the store.
+func (h *HookStore) Arm(hook func()) {
+	h.mu.Lock()
+	h.hook = hook
+	h.mu.Unlock()
+}
+
+// Fired reports whether the armed hook has run (true if none is armed), so
+// a test can tell that it raced as meant.
+func (h *HookStore) Fired() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.hook == nil
+}
+
+// CompareAndSwap runs the armed hook, if any, then the store's.
+func (h *HookStore) CompareAndSwap(ctx context.Context, key string, v []byte, exp time.Time, old uint64) error {
+	h.mu.Lock()
+	hook := h.hook
+	h.hook = nil
+	h.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	return h.Store.CompareAndSwap(ctx, key, v, exp, old)
+}
 
 // ErrDown is the failure a FaultStore injects.
 var ErrDown = errors.New("store down")

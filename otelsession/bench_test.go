@@ -23,9 +23,9 @@ import (
 // Bare (or TracedBare for the traced ones):
 //
 //	Bare                 a bare *memstore.Store: no instrumentation, no timer
-//	Noop                 wrapped, no-op providers, NoStoreTimeout
-//	Metrics              wrapped, SDK meter, no-op tracer, NoStoreTimeout
-//	MetricsStoreTimeout  the same with the default StoreTimeout (a timer per call)
+//	Noop                 wrapped, no-op providers
+//	Metrics              wrapped, SDK meter, no-op tracer (memory store calls not timed)
+//	MetricsTimed         the same with TimeInProcessStores: every call timed
 //	TracedBare           Bare under a sampled SDK request span
 //	Traced               Metrics under a sampled SDK request span: a store span per call
 func BenchmarkRead(b *testing.B) {
@@ -35,22 +35,21 @@ func BenchmarkRead(b *testing.B) {
 		}
 		return obs.Store(memstore.New(nil))
 	}
-	noTimer := kvsession.Config{StoreTimeout: kvsession.NoStoreTimeout}
-	b.Run("Bare", func(b *testing.B) {
+		b.Run("Bare", func(b *testing.B) {
 		benchRead(b, mem(nil), kvsession.Config{}, nil)
 	})
 	b.Run("Noop", func(b *testing.B) {
 		obs := newBenchObserver(b, otelsession.Options{MeterProvider: metricnoop.NewMeterProvider(), TracerProvider: tracenoop.NewTracerProvider()})
-		benchRead(b, mem(obs), noTimer, nil)
+		benchRead(b, mem(obs), kvsession.Config{}, nil)
 	})
 	b.Run("Metrics", func(b *testing.B) {
 		tel := newTelemetry(b)
 		obs := newBenchObserver(b, otelsession.Options{MeterProvider: tel.mp, TracerProvider: tracenoop.NewTracerProvider()})
-		benchRead(b, mem(obs), noTimer, nil)
+		benchRead(b, mem(obs), kvsession.Config{}, nil)
 	})
-	b.Run("MetricsStoreTimeout", func(b *testing.B) {
+	b.Run("MetricsTimed", func(b *testing.B) {
 		tel := newTelemetry(b)
-		obs := newBenchObserver(b, otelsession.Options{MeterProvider: tel.mp, TracerProvider: tracenoop.NewTracerProvider()})
+		obs := newBenchObserver(b, otelsession.Options{MeterProvider: tel.mp, TracerProvider: tracenoop.NewTracerProvider(), TimeInProcessStores: true})
 		benchRead(b, mem(obs), kvsession.Config{}, nil)
 	})
 	b.Run("TracedBare", func(b *testing.B) {
@@ -61,7 +60,7 @@ func BenchmarkRead(b *testing.B) {
 		tel := newTelemetry(b)
 		tp := sdktrace.NewTracerProvider()
 		obs := newBenchObserver(b, otelsession.Options{MeterProvider: tel.mp, TracerProvider: tp})
-		benchRead(b, mem(obs), noTimer, tp.Tracer("bench"))
+		benchRead(b, mem(obs), kvsession.Config{}, tp.Tracer("bench"))
 	})
 }
 
@@ -136,11 +135,11 @@ func readHandler(b *testing.B, store kvsession.Store, cfg kvsession.Config, trac
 // that is not sampled, as most are with ratio sampling) over
 // UnsampledBare's. 1.05 is 5% slower.
 func BenchmarkReadOverhead(b *testing.B) {
-	noTimer := kvsession.Config{StoreTimeout: kvsession.NoStoreTimeout}
-	tel := newTelemetry(b)
+		tel := newTelemetry(b)
 	tp := sdktrace.NewTracerProvider()
 	noop := newBenchObserver(b, otelsession.Options{MeterProvider: metricnoop.NewMeterProvider(), TracerProvider: tracenoop.NewTracerProvider()})
 	metrics := newBenchObserver(b, otelsession.Options{MeterProvider: tel.mp, TracerProvider: tracenoop.NewTracerProvider()})
+	timed := newBenchObserver(b, otelsession.Options{MeterProvider: tel.mp, TracerProvider: tracenoop.NewTracerProvider(), TimeInProcessStores: true})
 	traced := newBenchObserver(b, otelsession.Options{MeterProvider: tel.mp, TracerProvider: tp})
 	never := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.NeverSample())) // request spans that do not record
 	unsampled := newBenchObserver(b, otelsession.Options{MeterProvider: tel.mp, TracerProvider: never})
@@ -152,20 +151,20 @@ func BenchmarkReadOverhead(b *testing.B) {
 		{name: "Bare"},
 		{name: "Noop"},
 		{name: "Metrics"},
-		{name: "MetricsStoreTimeout"},
+		{name: "MetricsTimed"},
 		{name: "TracedBare"},
 		{name: "Traced"},
 		{name: "UnsampledBare"},
 		{name: "Unsampled"},
 	}
 	variants[0].h, variants[0].req = readHandler(b, memstore.New(nil), kvsession.Config{}, nil)
-	variants[1].h, variants[1].req = readHandler(b, noop.Store(memstore.New(nil)), noTimer, nil)
-	variants[2].h, variants[2].req = readHandler(b, metrics.Store(memstore.New(nil)), noTimer, nil)
-	variants[3].h, variants[3].req = readHandler(b, metrics.Store(memstore.New(nil)), kvsession.Config{}, nil)
+	variants[1].h, variants[1].req = readHandler(b, noop.Store(memstore.New(nil)), kvsession.Config{}, nil)
+	variants[2].h, variants[2].req = readHandler(b, metrics.Store(memstore.New(nil)), kvsession.Config{}, nil)
+	variants[3].h, variants[3].req = readHandler(b, timed.Store(memstore.New(nil)), kvsession.Config{}, nil)
 	variants[4].h, variants[4].req = readHandler(b, memstore.New(nil), kvsession.Config{}, tp.Tracer("bench"))
-	variants[5].h, variants[5].req = readHandler(b, traced.Store(memstore.New(nil)), noTimer, tp.Tracer("bench"))
+	variants[5].h, variants[5].req = readHandler(b, traced.Store(memstore.New(nil)), kvsession.Config{}, tp.Tracer("bench"))
 	variants[6].h, variants[6].req = readHandler(b, memstore.New(nil), kvsession.Config{}, never.Tracer("bench"))
-	variants[7].h, variants[7].req = readHandler(b, unsampled.Store(memstore.New(nil)), noTimer, never.Tracer("bench"))
+	variants[7].h, variants[7].req = readHandler(b, unsampled.Store(memstore.New(nil)), kvsession.Config{}, never.Tracer("bench"))
 	const perRound = 32
 	rounds := make([][]time.Duration, len(variants))
 	for b.Loop() {

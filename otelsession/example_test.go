@@ -29,6 +29,9 @@ func Example_prometheus() {
 	obs, err := otelsession.New(otelsession.Options{
 		MeterProvider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(exporter)),
 		// TracerProvider: the application's, for a span per store call.
+		// A network store's calls are timed by default; the memory
+		// store's only with this.
+		TimeInProcessStores: true,
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -39,8 +42,6 @@ func Example_prometheus() {
 	m, err := kvsession.New(obs.Store(memstore.New(nil)), kvsession.Config{
 		Secrets: [][]byte{secret},
 		OnEvent: obs.OnEvent,
-		// The wrapped memory store never blocks: no timer per call.
-		StoreTimeout: kvsession.NoStoreTimeout,
 	})
 	if err != nil {
 		log.Fatal(err)

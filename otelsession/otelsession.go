@@ -50,6 +50,14 @@ type Options struct {
 	// TracerProvider makes the tracer. Default: otel.GetTracerProvider().
 	TracerProvider trace.TracerProvider
 
+	// TimeInProcessStores times the calls of in-process stores (a
+	// *memstore.Store) in db.client.operation.duration too. Default: false:
+	// such a call takes about as long as timing it (two clock reads and a
+	// histogram update, some 200 ns), so its duration says nothing about
+	// the store and would make every request noticeably slower. Their
+	// failures are still counted and their calls still traced.
+	TimeInProcessStores bool
+
 	// OnEvent, if set, is called with every event after the Observer has
 	// counted it: the application's own hook, so that
 	// cfg.OnEvent = obs.OnEvent keeps it.

@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kvsession/kvsession"
+	"github.com/kvsession/kvsession/internal/nonblocking"
 )
 
 // op is a store method.
@@ -56,15 +57,16 @@ var dbSystems = map[string]string{
 // if any). Methods of s outside those interfaces (Close, say) are not
 // forwarded: call them on s. A nil s gives nil, which kvsession.New refuses.
 //
-// The result is another type than s, so a Manager on a wrapped
-// *memstore.Store puts Config.StoreTimeout's deadline on its calls, as on
-// any store; set Config.StoreTimeout to kvsession.NoStoreTimeout to keep the
-// memory store's calls free of timers.
+// A wrapped in-process store (a *memstore.Store) keeps what the Manager
+// grants it: its calls, which never block, get no Config.StoreTimeout
+// timer. Unless Options.TimeInProcessStores is set, they are not timed
+// either.
 func (o *Observer) Store(s kvsession.Store) kvsession.Store {
 	if s == nil {
 		return nil
 	}
-	w := &store{o: o, next: s}
+	w := &store{o: o, next: s, inProcess: nonblocking.Is(s)}
+	w.timed = !w.inProcess || o.opts.TimeInProcessStores
 	w.name = o.opts.StoreName
 	if w.name == "" {
 		w.name = packageName(s)
@@ -117,6 +119,8 @@ func packageName(s any) string {
 type store struct {
 	o            *Observer
 	next         kvsession.Store
+	inProcess    bool // next never blocks (internal/nonblocking)
+	timed        bool // calls are timed in the duration histogram
 	name, system string
 	opAttrs      [numOps][]attribute.KeyValue
 	okOpts       [numOps][]metric.RecordOption
@@ -137,6 +141,24 @@ type listSweepStore struct {
 	*store
 	l kvsession.Lister
 	d kvsession.ExpiredDeleter
+}
+
+// A wrapper of a store that never blocks never blocks either: the
+// Manager may skip the store timeout's timer for it, as for the store.
+func init() {
+	nonblocking.Register(func(s any) bool {
+		switch w := s.(type) {
+		case *store:
+			return w.inProcess
+		case *listStore:
+			return w.inProcess
+		case *sweepStore:
+			return w.inProcess
+		case *listSweepStore:
+			return w.inProcess
+		}
+		return false
+	})
 }
 
 var (
@@ -175,7 +197,7 @@ func (w *store) begin(ctx context.Context, op op, key string) call {
 		c.ctx, c.span = w.o.tracer.Start(ctx, w.spanNames[op],
 			trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
 	}
-	if c.timed = w.o.duration.Enabled(ctx); c.timed {
+	if c.timed = w.timed && w.o.duration.Enabled(ctx); c.timed {
 		c.start = time.Since(epoch)
 	}
 	return c

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kvsession/kvsession"
+	"github.com/kvsession/kvsession/internal/nonblocking"
 	"github.com/kvsession/kvsession/memstore"
 	"github.com/kvsession/kvsession/otelsession"
 	"github.com/kvsession/kvsession/storetest"
@@ -51,7 +52,7 @@ type (
 // capabilities of the store it wraps, and that they reach it.
 func TestCapabilities(t *testing.T) {
 	tel := newTelemetry(t)
-	obs, err := otelsession.New(otelsession.Options{MeterProvider: tel.mp, TracerProvider: tel.tp})
+	obs, err := otelsession.New(otelsession.Options{MeterProvider: tel.mp, TracerProvider: tel.tp, TimeInProcessStores: true})
 	must(t, err)
 	for _, newStore := range []func(m *memstore.Store) kvsession.Store{
 		func(m *memstore.Store) kvsession.Store { return bareStore{m} },
@@ -164,7 +165,7 @@ func TestPassThrough(t *testing.T) {
 // no span is measured but not traced.
 func TestNoSpanWithoutParent(t *testing.T) {
 	tel := newTelemetry(t)
-	obs, err := otelsession.New(otelsession.Options{MeterProvider: tel.mp, TracerProvider: tel.tp})
+	obs, err := otelsession.New(otelsession.Options{MeterProvider: tel.mp, TracerProvider: tel.tp, TimeInProcessStores: true})
 	must(t, err)
 	w := obs.Store(memstore.New(nil))
 	if _, err := w.Get(t.Context(), "k"); !errors.Is(err, kvsession.ErrNotFound) {
@@ -184,7 +185,7 @@ func TestNoSpanWithoutParent(t *testing.T) {
 // it is only measured.
 func TestSpanOnlyUnderARecordingParent(t *testing.T) {
 	tel := newTelemetry(t)
-	obs, err := otelsession.New(otelsession.Options{MeterProvider: tel.mp, TracerProvider: tel.tp})
+	obs, err := otelsession.New(otelsession.Options{MeterProvider: tel.mp, TracerProvider: tel.tp, TimeInProcessStores: true})
 	must(t, err)
 	w := obs.Store(memstore.New(nil))
 	sc := func(flags trace.TraceFlags, remote bool) trace.SpanContext {
@@ -261,3 +262,32 @@ func (s errStore) Touch(context.Context, string, time.Time) error              {
 func (s errStore) AddUserKey(context.Context, string, string, time.Time) error { return s.err }
 func (s errStore) UserKeys(context.Context, string) ([]string, error)          { return nil, s.err }
 func (s errStore) RemoveUserKey(context.Context, string, string) error         { return s.err }
+
+// A wrapped memory store keeps what the bare one has: no store timer per
+// call (the Manager sees a store that never blocks), and, unless asked
+// for, no duration per call, which would cost about as much as the call.
+// Its failures and spans are unaffected; any other store is timed.
+func TestInProcessStore(t *testing.T) {
+	tel := newTelemetry(t)
+	obs, err := otelsession.New(otelsession.Options{MeterProvider: tel.mp, TracerProvider: tel.tp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := obs.Store(memstore.New(nil))
+	if !nonblocking.Is(mem) {
+		t.Error("a wrapped *memstore.Store is not seen as non-blocking: the Manager would put a timer on every call")
+	}
+	other := obs.Store(struct{ kvsession.Store }{memstore.New(nil)})
+	if nonblocking.Is(other) {
+		t.Error("a wrapped store of another type is seen as non-blocking: it would lose its timeout")
+	}
+	ctx := t.Context()
+	for _, s := range []kvsession.Store{mem, other} {
+		if _, err := s.Get(ctx, "absent"); !errors.Is(err, kvsession.ErrNotFound) {
+			t.Fatalf("Get = %v", err)
+		}
+	}
+	if n := histogramCount(tel.collect(t), otelsession.AttrOperation.String("Get")); n != 1 {
+		t.Errorf("%d Get durations, want 1: the other store's, not the memory store's", n)
+	}
+}

@@ -35,7 +35,7 @@ func BenchmarkRead(b *testing.B) {
 		}
 		return obs.Store(memstore.New(nil))
 	}
-		b.Run("Bare", func(b *testing.B) {
+	b.Run("Bare", func(b *testing.B) {
 		benchRead(b, mem(nil), kvsession.Config{}, nil)
 	})
 	b.Run("Noop", func(b *testing.B) {
@@ -135,7 +135,7 @@ func readHandler(b *testing.B, store kvsession.Store, cfg kvsession.Config, trac
 // that is not sampled, as most are with ratio sampling) over
 // UnsampledBare's. 1.05 is 5% slower.
 func BenchmarkReadOverhead(b *testing.B) {
-		tel := newTelemetry(b)
+	tel := newTelemetry(b)
 	tp := sdktrace.NewTracerProvider()
 	noop := newBenchObserver(b, otelsession.Options{MeterProvider: metricnoop.NewMeterProvider(), TracerProvider: tracenoop.NewTracerProvider()})
 	metrics := newBenchObserver(b, otelsession.Options{MeterProvider: tel.mp, TracerProvider: tracenoop.NewTracerProvider()})

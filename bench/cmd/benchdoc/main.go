@@ -37,6 +37,7 @@ func main() {
 		goVersion = flag.String("go", runtime.Version(), "go version of the benchmarks")
 		commit    = flag.String("commit", "", "the revision benchmarked")
 		note      = flag.String("note", "", "a remark on the run, such as a busy machine")
+		chart     = flag.String("chart", "", "where to write the SVG chart of the end-to-end throughput, beside -out (default none)")
 	)
 	flag.Parse()
 	log.SetFlags(0)
@@ -71,6 +72,14 @@ func main() {
 		Benchstat: benchstatTables(readOptional(*benchstat)),
 		Profiles:  readProfiles(*profiles),
 	}
+	if *chart != "" {
+		if svg := wrkChart(set); svg != "" {
+			if err := os.WriteFile(*chart, []byte(svg), 0o644); err != nil {
+				log.Fatal(err)
+			}
+			d.Chart = filepath.Base(*chart)
+		}
+	}
 	t, err := template.ParseFiles(*tmpl)
 	if err != nil {
 		log.Fatal(err)
@@ -98,6 +107,7 @@ type doc struct {
 	Targets                     string // the targets and whether they are met
 	Scale                       string // BenchmarkScale and BenchmarkCleanup
 	Wrk                         string // TestWrk: WrkRead and WrkWrite
+	Chart                       string // file name of the SVG chart of Wrk, beside the document, or "" if none
 	Serve                       string // BenchmarkServeRead and BenchmarkServeWrite
 	Benchstat                   string
 	Profiles                    []profile

@@ -2,6 +2,7 @@ package storeurl
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"slices"
 	"strings"
@@ -74,7 +75,7 @@ var paramDocs = []Param{
 	{paramNamespace, "the store's own namespace, put before every key it writes (redisstore, memcachestore Options.Namespace; default kvsession:)"},
 	{"table", "the session table (Options.Table)"},
 	{"bucket", "the top-level bucket (boltstore Options.Bucket)"},
-	{paramMaxConns, "the most connections the store's pool opens at once, 1 to 10000 (default 10; 1 for sqlite)"},
+	{paramMaxConns, fmt.Sprintf("the most connections the store's pool opens at once, 1 to %d (default %d; %d for sqlite)", MaxMaxConns, DefaultMaxConns, DefaultSQLiteMaxConns)},
 }
 
 // The parameters that several schemes share.

@@ -193,3 +193,36 @@ func TestCountingStore(t *testing.T) {
 		t.Error("countingStore sweeps: the Admin would not walk, and the count would stay 0")
 	}
 }
+
+// TestRevokeNoStoreTTL checks that revoke -no-store-ttl writes the user's
+// revocation mark without a store expiry, as an application with
+// Config.NoStoreTTL does, and that revoke without it gives the mark one.
+func TestRevokeNoStoreTTL(t *testing.T) {
+	for _, tt := range []struct {
+		flags []string
+		ttl   bool
+	}{
+		{nil, true},
+		{[]string{"-no-store-ttl"}, false},
+	} {
+		u := "file://" + filepath.Join(t.TempDir(), "sessions")
+		mustRun(t, append([]string{"revoke", "-user", "alice", "-store", u}, tt.flags...)...)
+		store, closer, err := storeurl.Open(t.Context(), u, storeurl.Options{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var marks []kvsession.Entry
+		err = store.(kvsession.Lister).Keys(t.Context(), "!r:", func(key string) error {
+			e, err := store.Get(t.Context(), key)
+			marks = append(marks, e)
+			return err
+		})
+		closer.Close()
+		if err != nil || len(marks) != 1 {
+			t.Fatalf("revoke %v: marks %+v, %v; want one", tt.flags, marks, err)
+		}
+		if got := !marks[0].ExpiresAt.IsZero(); got != tt.ttl {
+			t.Errorf("revoke %v: mark expiry %v, want a store expiry: %v", tt.flags, marks[0].ExpiresAt, tt.ttl)
+		}
+	}
+}

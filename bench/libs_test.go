@@ -150,7 +150,7 @@ func newKVSession(tb testing.TB, store string, o options) *instance {
 		cfg.StoreTimeout = kvsession.NoStoreTimeout // as for a bare memstore
 	case "redis":
 		in.client, in.prefix = newRedis(tb, "kvsession", in.counts)
-		rs, err := redisstore.New(in.client, &redisstore.Options{Prefix: in.prefix})
+		rs, err := redisstore.New(in.client, &redisstore.Options{Namespace: in.prefix})
 		if err != nil {
 			tb.Fatal(err)
 		}

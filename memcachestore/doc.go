@@ -17,12 +17,14 @@
 // characters, and session keys are arbitrary bytes, so every key is
 // encoded: a record lives under
 //
-//	Prefix + "s:" + base64url(sha256(key))
+//	Namespace + "s:" + base64url(sha256(key))
 //
-// and a user's index under Prefix + "u:" + base64url(sha256(user)), both of
-// fixed length, distinct for distinct keys (barring a SHA-256 collision),
-// and confined to the prefix ([Options.Prefix], default "kvsession:").
-// Different applications sharing one memcached use different prefixes.
+// and a user's index under Namespace + "u:" + base64url(sha256(user)), both
+// of fixed length, distinct for distinct keys (barring a SHA-256
+// collision), and confined to the store's namespace ([Options.Namespace],
+// default "kvsession:"). The key is the store key, which starts with the
+// Manager's Config.KeyPrefix (none by default): applications sharing one
+// memcached use different namespaces, or different key prefixes.
 //
 // # Item format
 //

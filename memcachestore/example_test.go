@@ -16,7 +16,7 @@ func Example() {
 	client.MaxIdleConns = 64 // at least the peak number of concurrent requests
 	client.Timeout = time.Second
 
-	store, err := memcachestore.New(client, &memcachestore.Options{Prefix: "myapp:"})
+	store, err := memcachestore.New(client, &memcachestore.Options{Namespace: "myapp:"})
 	if err != nil {
 		log.Fatal(err)
 	}

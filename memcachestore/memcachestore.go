@@ -23,11 +23,16 @@ var (
 	_ kvsession.Store = (*Store)(nil)
 )
 
-// DefaultPrefix is the key prefix when [Options.Prefix] is empty.
-const DefaultPrefix = "kvsession:"
+// DefaultNamespace is the namespace when [Options.Namespace] is empty.
+const DefaultNamespace = "kvsession:"
 
-// maxPrefix leaves room for the encoded key: "s:" and 43 base64 bytes.
-const maxPrefix = 250 - 2 - 43
+// DefaultPrefix is the old name of [DefaultNamespace].
+//
+// Deprecated: use DefaultNamespace.
+const DefaultPrefix = DefaultNamespace
+
+// maxNamespace leaves room for the encoded key: "s:" and 43 base64 bytes.
+const maxNamespace = 250 - 2 - 43
 
 // DefaultMaxUserKeys is the cap on the entries of one user's index when
 // [Options.MaxUserKeys] is 0.
@@ -35,9 +40,16 @@ const DefaultMaxUserKeys = 1000
 
 // Options configure a Store. The zero value is ready to use.
 type Options struct {
-	// Prefix starts every memcached key the store uses, so that several
-	// applications can share one memcached. It must be at most 205 bytes
-	// with no spaces or control characters. Default: DefaultPrefix.
+	// Namespace starts every memcached key the store uses, so that
+	// several stores can share one memcached. It is the store's own, apart
+	// from a Manager's Config.KeyPrefix (which is part of the store key,
+	// and so of what is hashed). It must be at most 205 bytes with no
+	// spaces or control characters. Default: [DefaultNamespace].
+	Namespace string
+
+	// Prefix is the old name of Namespace. Setting both is an error.
+	//
+	// Deprecated: use Namespace.
 	Prefix string
 
 	// MaxUserKeys caps the entries of one user's index (one memcached
@@ -53,8 +65,8 @@ type Options struct {
 // with [New].
 type Store struct {
 	c        *memcache.Client
-	prefix   string
-	maxUsers int // cap on the entries of a user's index
+	ns       string // Options.Namespace
+	maxUsers int    // cap on the entries of a user's index
 }
 
 // Item flags: what an item holds.
@@ -68,7 +80,7 @@ const headerSize = 8
 
 // New returns a Store that uses client. A nil opts means the zero Options.
 // It returns an error, and no Store, if client is nil or an option is
-// invalid: a Prefix longer than 205 bytes or holding a space or a control
+// invalid: a Namespace longer than 205 bytes or holding a space or a control
 // character (memcached keys cannot hold them), or a negative MaxUserKeys.
 // New makes no network call.
 //
@@ -83,16 +95,21 @@ func New(client *memcache.Client, opts *Options) (*Store, error) {
 	if opts != nil {
 		o = *opts
 	}
-	s := &Store{c: client, prefix: DefaultPrefix, maxUsers: DefaultMaxUserKeys}
-	if o.Prefix != "" {
-		s.prefix = o.Prefix
+	s := &Store{c: client, ns: DefaultNamespace, maxUsers: DefaultMaxUserKeys}
+	switch {
+	case o.Prefix != "" && o.Namespace != "":
+		return nil, fmt.Errorf("memcachestore: new: both Namespace %q and its deprecated alias Prefix %q are set", o.Namespace, o.Prefix)
+	case o.Prefix != "":
+		s.ns = o.Prefix
+	case o.Namespace != "":
+		s.ns = o.Namespace
 	}
-	if len(s.prefix) > maxPrefix {
-		return nil, fmt.Errorf("memcachestore: new: prefix of %d bytes is longer than %d", len(s.prefix), maxPrefix)
+	if len(s.ns) > maxNamespace {
+		return nil, fmt.Errorf("memcachestore: new: namespace of %d bytes is longer than %d", len(s.ns), maxNamespace)
 	}
-	for i := 0; i < len(s.prefix); i++ {
-		if b := s.prefix[i]; b <= ' ' || b == 0x7f {
-			return nil, fmt.Errorf("memcachestore: new: prefix %q holds a space or control character at byte %d", s.prefix, i)
+	for i := 0; i < len(s.ns); i++ {
+		if b := s.ns[i]; b <= ' ' || b == 0x7f {
+			return nil, fmt.Errorf("memcachestore: new: namespace %q holds a space or control character at byte %d", s.ns, i)
 		}
 	}
 	switch {
@@ -106,7 +123,7 @@ func New(client *memcache.Client, opts *Options) (*Store, error) {
 
 func (s *Store) itemKey(kind, key string) string {
 	sum := sha256.Sum256([]byte(key))
-	return s.prefix + kind + base64.RawURLEncoding.EncodeToString(sum[:])
+	return s.ns + kind + base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
 func (s *Store) recordKey(key string) string { return s.itemKey("s:", key) }

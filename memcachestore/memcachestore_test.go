@@ -38,7 +38,7 @@ func TestConformance(t *testing.T) {
 	client := newClient(addr)
 	storetest.Run(t, storetest.Harness{
 		NewStore: func(t *testing.T, c *storetest.Clock) kvsession.Store {
-			return newStore(t, client, &memcachestore.Options{Prefix: runPrefix})
+			return newStore(t, client, &memcachestore.Options{Namespace: runPrefix})
 		},
 		ServerClock:      true,
 		ClockGranularity: time.Second,
@@ -49,7 +49,7 @@ func BenchmarkStore(b *testing.B) {
 	addr := storetest.ServerEnv(b, "KVSESSION_TEST_MEMCACHE_ADDR")
 	client := newClient(addr)
 	storetest.RunBenchmarks(b, func(b *testing.B) kvsession.Store {
-		return newStore(b, client, &memcachestore.Options{Prefix: runPrefix})
+		return newStore(b, client, &memcachestore.Options{Namespace: runPrefix})
 	})
 }
 
@@ -107,13 +107,15 @@ func TestNewBadOptions(t *testing.T) {
 		want   string // in the error
 	}{
 		{"nil client", nil, nil, "nil *memcache.Client"},
-		{"space", c, &memcachestore.Options{Prefix: "a b"}, "space or control character"},
-		{"tab", c, &memcachestore.Options{Prefix: "tab\t"}, "space or control character"},
-		{"newline", c, &memcachestore.Options{Prefix: "nl\n"}, "space or control character"},
-		{"carriage return", c, &memcachestore.Options{Prefix: "cr\r:"}, "space or control character"},
-		{"NUL", c, &memcachestore.Options{Prefix: "nul\x00"}, "space or control character"},
-		{"DEL", c, &memcachestore.Options{Prefix: "del\x7f"}, "space or control character"},
-		{"too long", c, &memcachestore.Options{Prefix: strings.Repeat("p", 206)}, "longer than 205"},
+		{"space", c, &memcachestore.Options{Namespace: "a b"}, "space or control character"},
+		{"tab", c, &memcachestore.Options{Namespace: "tab\t"}, "space or control character"},
+		{"newline", c, &memcachestore.Options{Namespace: "nl\n"}, "space or control character"},
+		{"carriage return", c, &memcachestore.Options{Namespace: "cr\r:"}, "space or control character"},
+		{"NUL", c, &memcachestore.Options{Namespace: "nul\x00"}, "space or control character"},
+		{"DEL", c, &memcachestore.Options{Namespace: "del\x7f"}, "space or control character"},
+		{"too long", c, &memcachestore.Options{Namespace: strings.Repeat("p", 206)}, "longer than 205"},
+		{"deprecated Prefix, space", c, &memcachestore.Options{Prefix: "a b"}, "space or control character"},
+		{"Namespace and Prefix", c, &memcachestore.Options{Namespace: "a:", Prefix: "b:"}, "both Namespace"},
 		{"negative MaxUserKeys", c, &memcachestore.Options{MaxUserKeys: -1}, "MaxUserKeys -1 is negative"},
 	}
 	for _, tt := range tests {
@@ -130,11 +132,35 @@ func TestNewBadOptions(t *testing.T) {
 	for _, opts := range []*memcachestore.Options{
 		nil,
 		{},
-		{Prefix: strings.Repeat("p", 205)},
-		{Prefix: "app:\u00e9:", MaxUserKeys: 1},
+		{Namespace: strings.Repeat("p", 205)},
+		{Namespace: "app:\u00e9:", MaxUserKeys: 1},
+		{Prefix: "app:"}, // the deprecated name
+
 	} {
 		if _, err := memcachestore.New(c, opts); err != nil {
 			t.Errorf("New(%+v) = %v, want no error", opts, err)
+		}
+	}
+}
+
+// TestNamespace checks that the memcached keys start with Namespace, or
+// with the deprecated Prefix, or with DefaultNamespace.
+func TestNamespace(t *testing.T) {
+	c := memcache.New("127.0.0.1:1")
+	for _, tt := range []struct {
+		opts *memcachestore.Options
+		want string
+	}{
+		{nil, memcachestore.DefaultNamespace + "s:"},
+		{&memcachestore.Options{Namespace: "app1:"}, "app1:s:"},
+		{&memcachestore.Options{Prefix: "app2:"}, "app2:s:"},
+	} {
+		s, err := memcachestore.New(c, tt.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k := memcachestore.ItemKey(s, "s:", "k"); !strings.HasPrefix(k, tt.want) {
+			t.Errorf("New(%+v): record key %q, want it to start with %q", tt.opts, k, tt.want)
 		}
 	}
 }
@@ -303,7 +329,7 @@ func TestCorruptItem(t *testing.T) {
 	addr := storetest.ServerEnv(t, "KVSESSION_TEST_MEMCACHE_ADDR")
 	client := newClient(addr)
 	prefix := runPrefix + "corrupt:"
-	s := newStore(t, client, &memcachestore.Options{Prefix: prefix})
+	s := newStore(t, client, &memcachestore.Options{Namespace: prefix})
 	ctx := t.Context()
 	// Write through the store, then overwrite the items it made with junk.
 	if err := s.Set(ctx, "k", []byte("v"), time.Time{}); err != nil {
@@ -355,7 +381,7 @@ func TestCorruptItem(t *testing.T) {
 // expiry, and an expiry in the past makes them disappear.
 func TestLongExpiryStored(t *testing.T) {
 	addr := storetest.ServerEnv(t, "KVSESSION_TEST_MEMCACHE_ADDR")
-	s := newStore(t, newClient(addr), &memcachestore.Options{Prefix: runPrefix + "long:"})
+	s := newStore(t, newClient(addr), &memcachestore.Options{Namespace: runPrefix + "long:"})
 	ctx := t.Context()
 	check := func(what string, want time.Time) kvsession.Entry {
 		t.Helper()
@@ -400,7 +426,7 @@ func TestLongExpiryStored(t *testing.T) {
 // CompareAndDelete is not touched by it.
 func TestCompareAndDeleteThenSet(t *testing.T) {
 	addr := storetest.ServerEnv(t, "KVSESSION_TEST_MEMCACHE_ADDR")
-	s := newStore(t, newClient(addr), &memcachestore.Options{Prefix: runPrefix + "cad:"})
+	s := newStore(t, newClient(addr), &memcachestore.Options{Namespace: runPrefix + "cad:"})
 	ctx := t.Context()
 	if err := s.Set(ctx, "k", []byte("v1"), time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
@@ -431,7 +457,7 @@ func TestCompareAndDeleteThenSet(t *testing.T) {
 // cas loop must lose none.
 func TestUserIndexConcurrent(t *testing.T) {
 	addr := storetest.ServerEnv(t, "KVSESSION_TEST_MEMCACHE_ADDR")
-	s := newStore(t, newClient(addr), &memcachestore.Options{Prefix: runPrefix + "users:"})
+	s := newStore(t, newClient(addr), &memcachestore.Options{Namespace: runPrefix + "users:"})
 	ctx := t.Context()
 	const n = 16
 	var wg sync.WaitGroup

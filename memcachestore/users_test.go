@@ -119,7 +119,7 @@ func login(t *testing.T, ts *httptest.Server, user string, i int) []*http.Cookie
 // pre-login session's data.
 func TestLoginPastTheItemSize(t *testing.T) {
 	addr := storetest.ServerEnv(t, "KVSESSION_TEST_MEMCACHE_ADDR")
-	s := newStore(t, newClient(addr), &memcachestore.Options{Prefix: runPrefix + "full:"})
+	s := newStore(t, newClient(addr), &memcachestore.Options{Namespace: runPrefix + "full:"})
 	ctx := t.Context()
 	user := "ada"
 	// Entries of 10 KiB, then 1 KiB, 64 and 16 bytes: without a bound, the
@@ -182,7 +182,7 @@ func latest(exp []time.Time, n int) []string {
 func TestUserIndexCap(t *testing.T) {
 	addr := storetest.ServerEnv(t, "KVSESSION_TEST_MEMCACHE_ADDR")
 	const limit, n = 10, 25
-	s := newStore(t, newClient(addr), &memcachestore.Options{Prefix: runPrefix + "cap:", MaxUserKeys: limit})
+	s := newStore(t, newClient(addr), &memcachestore.Options{Namespace: runPrefix + "cap:", MaxUserKeys: limit})
 	ctx := t.Context()
 	user := "ada"
 	base := time.Now().Add(time.Hour)
@@ -234,7 +234,7 @@ func TestUserIndexCap(t *testing.T) {
 // is capped at DefaultMaxUserKeys.
 func TestUserIndexDefaultCap(t *testing.T) {
 	addr := storetest.ServerEnv(t, "KVSESSION_TEST_MEMCACHE_ADDR")
-	s := newStore(t, newClient(addr), &memcachestore.Options{Prefix: runPrefix + "defaultcap:"})
+	s := newStore(t, newClient(addr), &memcachestore.Options{Namespace: runPrefix + "defaultcap:"})
 	ctx := t.Context()
 	base := time.Now().Add(time.Hour)
 	const extra = 5
@@ -264,7 +264,7 @@ func TestUserIndexDefaultCap(t *testing.T) {
 func TestLoginPastTheCap(t *testing.T) {
 	addr := storetest.ServerEnv(t, "KVSESSION_TEST_MEMCACHE_ADDR")
 	const limit, n = 3, 6
-	s := newStore(t, newClient(addr), &memcachestore.Options{Prefix: runPrefix + "logincap:", MaxUserKeys: limit})
+	s := newStore(t, newClient(addr), &memcachestore.Options{Namespace: runPrefix + "logincap:", MaxUserKeys: limit})
 	m, ts := loginServer(t, s, "")
 	ctx := t.Context()
 	var visitors [][]*http.Cookie

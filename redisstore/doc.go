@@ -5,18 +5,26 @@
 // (SET ... PXAT, ZADD GT).
 //
 //	client := redis.NewClient(&redis.Options{Addr: "localhost:6379", ContextTimeoutEnabled: true})
-//	store, err := redisstore.New(client, &redisstore.Options{Prefix: "myapp:"})
+//	store, err := redisstore.New(client, &redisstore.Options{Namespace: "myapp:"})
 //	if err != nil {
 //		log.Fatal(err) // a bad option
 //	}
 //
 // # Key layout
 //
-// Every key starts with [Options.Prefix] ("kvsession:" by default). The
-// record under store key k is the Redis string Prefix+"s:"+k; the user index
-// of user u is the sorted set Prefix+"u:"+u. The two fixed tags keep a user
+// Every key starts with the store's namespace, [Options.Namespace]
+// ("kvsession:" by default). The record under store key k is the Redis
+// string Namespace+"s:"+k; the user index of user u is the sorted set
+// Namespace+"u:"+u. The two fixed tags keep a user
 // name from ever naming a record, and a record key from ever naming a user
 // index, whatever bytes either holds.
+//
+// A Manager's Config.KeyPrefix is part of the store key k, after the
+// namespace and the tag: with KeyPrefix "app1:", a session's record is
+// "kvsession:s:app1:" followed by the hash of its ID. The namespace
+// belongs to the store (one per application or per data set sharing the
+// database); the key prefix belongs to the Manager (one per application
+// sharing the store).
 //
 // With a Manager's default Config (no KeyPrefix), a session's record is
 // "kvsession:s:" followed by the hash of its ID, the index of user u is
@@ -31,7 +39,7 @@
 //	bytes 17-   value
 //
 // so that [Store.Get] is one GET that returns value, expiry and version
-// together. A value under Prefix+"s:" that does not have this form reads
+// together. A value under Namespace+"s:" that does not have this form reads
 // as missing.
 //
 // Each user index member is a store key, scored with its index expiry in
@@ -84,7 +92,7 @@
 // different nodes. A key holding a hash tag ("{...}") is only hashed
 // differently; since every operation names one key, that changes nothing.
 // The keys the session manager writes never hold one. A hash tag in
-// [Options.Prefix], though, sends all of the store's keys to one slot.
+// [Options.Namespace], though, sends all of the store's keys to one slot.
 //
 // Behind Sentinel, go-redis follows the primary after a failover.
 //

@@ -22,7 +22,7 @@ func Example() {
 	})
 	defer client.Close()
 
-	store, err := redisstore.New(client, &redisstore.Options{Prefix: "myapp:"})
+	store, err := redisstore.New(client, &redisstore.Options{Namespace: "myapp:"})
 	if err != nil {
 		log.Fatal(err)
 	}

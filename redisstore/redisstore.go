@@ -20,9 +20,14 @@ var (
 	_ kvsession.Lister = (*Store)(nil)
 )
 
-// DefaultPrefix is the key namespace of a Store whose Options leave Prefix
-// empty.
-const DefaultPrefix = "kvsession:"
+// DefaultNamespace is the namespace of a Store whose Options leave
+// Namespace empty.
+const DefaultNamespace = "kvsession:"
+
+// DefaultPrefix is the old name of [DefaultNamespace].
+//
+// Deprecated: use DefaultNamespace.
+const DefaultPrefix = DefaultNamespace
 
 // DefaultWaitTimeout is how long a delete waits for replicas when
 // [Options.WaitReplicas] is set and [Options.WaitTimeout] is not.
@@ -36,12 +41,19 @@ var ErrNotReplicated = errors.New("redisstore: not acknowledged by enough replic
 
 // Options configure a Store. The zero value is ready to use.
 type Options struct {
-	// Prefix is put before every Redis key the store writes, so that
-	// several applications, or a store and unrelated data, can share one
-	// Redis database. Records live under Prefix+"s:" and user indexes under
-	// Prefix+"u:". On a cluster, a Prefix holding a hash tag ("{app}:")
-	// puts every key of the store in one slot, and so on one node: it
-	// works, but it does not scale. Default: [DefaultPrefix].
+	// Namespace is put before every Redis key the store writes, so that
+	// several stores, or a store and unrelated data, can share one Redis
+	// database. Records live under Namespace+"s:" and user indexes under
+	// Namespace+"u:". It is the store's own: a Manager's
+	// Config.KeyPrefix, which starts the store keys the Manager writes,
+	// comes after it. On a cluster, a Namespace holding a hash tag
+	// ("{app}:") puts every key of the store in one slot, and so on one
+	// node: it works, but it does not scale. Default: [DefaultNamespace].
+	Namespace string
+
+	// Prefix is the old name of Namespace. Setting both is an error.
+	//
+	// Deprecated: use Namespace.
 	Prefix string
 
 	// WaitReplicas, if positive, makes every delete ([Store.Delete] and
@@ -69,8 +81,8 @@ type Options struct {
 // use. Create one with [New].
 type Store struct {
 	client       redis.UniversalClient
-	recPrefix    string // prefix + "s:"
-	usrPrefix    string // prefix + "u:"
+	recPrefix    string // namespace + "s:"
+	usrPrefix    string // namespace + "u:"
 	waitReplicas int
 	waitTimeout  time.Duration
 }
@@ -109,8 +121,13 @@ func New(client redis.UniversalClient, opts *Options) (*Store, error) {
 	if opts != nil {
 		o = *opts
 	}
-	if o.Prefix == "" {
-		o.Prefix = DefaultPrefix
+	switch {
+	case o.Prefix != "" && o.Namespace != "":
+		return nil, fmt.Errorf("redisstore: new: both Namespace %q and its deprecated alias Prefix %q are set", o.Namespace, o.Prefix)
+	case o.Prefix != "":
+		o.Namespace = o.Prefix
+	case o.Namespace == "":
+		o.Namespace = DefaultNamespace
 	}
 	switch {
 	case o.WaitReplicas < 0:
@@ -128,8 +145,8 @@ func New(client redis.UniversalClient, opts *Options) (*Store, error) {
 	}
 	return &Store{
 		client:       client,
-		recPrefix:    o.Prefix + "s:",
-		usrPrefix:    o.Prefix + "u:",
+		recPrefix:    o.Namespace + "s:",
+		usrPrefix:    o.Namespace + "u:",
 		waitReplicas: o.WaitReplicas,
 		waitTimeout:  o.WaitTimeout,
 	}, nil
@@ -610,8 +627,8 @@ func globEscape(s string) string {
 	return b.String()
 }
 
-// The user index of a user is a sorted set at Prefix+"u:"+user: members are
-// record keys (without the store prefix), scores their index expiry in
+// The user index of a user is a sorted set at Namespace+"u:"+user: members
+// are store keys (without the namespace), scores their index expiry in
 // Unix milliseconds, +inf for none. Its scripts read Redis's clock, which
 // also decides when records expire.
 

@@ -119,7 +119,7 @@ func newClient(t testing.TB) (*redis.Client, string) {
 
 func TestConformance(t *testing.T) {
 	c, prefix := newClient(t)
-	s := newStore(t, c, &redisstore.Options{Prefix: prefix})
+	s := newStore(t, c, &redisstore.Options{Namespace: prefix})
 	storetest.Run(t, storetest.Harness{
 		ServerClock: true, // Redis decides expiry
 		NewStore:    func(*testing.T, *storetest.Clock) kvsession.Store { return s },
@@ -128,7 +128,7 @@ func TestConformance(t *testing.T) {
 
 func TestClusterConformance(t *testing.T) {
 	c, prefix := newClusterClient(t)
-	s := newStore(t, c, &redisstore.Options{Prefix: prefix})
+	s := newStore(t, c, &redisstore.Options{Namespace: prefix})
 	storetest.Run(t, storetest.Harness{
 		ServerClock: true,
 		NewStore:    func(*testing.T, *storetest.Clock) kvsession.Store { return s },
@@ -155,7 +155,7 @@ func newClusterClient(t testing.TB) (*redis.ClusterClient, string) {
 // included.
 func TestClusterKeysEveryMaster(t *testing.T) {
 	c, prefix := newClusterClient(t)
-	s := newStore(t, c, &redisstore.Options{Prefix: prefix})
+	s := newStore(t, c, &redisstore.Options{Namespace: prefix})
 	ctx := t.Context()
 	var want []string
 	for i := range 60 {
@@ -209,7 +209,7 @@ func TestClusterKeysEveryMaster(t *testing.T) {
 // TestKeyLayout checks the documented key layout and TTL strategy.
 func TestKeyLayout(t *testing.T) {
 	c, prefix := newClient(t)
-	s := newStore(t, c, &redisstore.Options{Prefix: prefix})
+	s := newStore(t, c, &redisstore.Options{Namespace: prefix})
 	ctx := t.Context()
 	exp := time.Now().Add(time.Hour)
 	if err := s.Set(ctx, "same", []byte("v"), exp); err != nil {
@@ -276,18 +276,37 @@ func TestKeyLayout(t *testing.T) {
 	}
 }
 
-// TestDefaultPrefix checks that nil Options put keys under DefaultPrefix.
-func TestDefaultPrefix(t *testing.T) {
+// TestDefaultNamespace checks that nil Options put keys under
+// DefaultNamespace.
+func TestDefaultNamespace(t *testing.T) {
 	c, _ := newClient(t)
 	s := newStore(t, c, nil)
 	ctx := t.Context()
 	key := testPrefix("default")
-	t.Cleanup(func() { removePrefix(t, c, redisstore.DefaultPrefix+"s:"+key) })
+	t.Cleanup(func() { removePrefix(t, c, redisstore.DefaultNamespace+"s:"+key) })
 	if err := s.Set(ctx, key, []byte("v"), time.Now().Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if n := c.Exists(ctx, redisstore.DefaultPrefix+"s:"+key).Val(); n != 1 {
-		t.Errorf("record not found under %q", redisstore.DefaultPrefix+"s:"+key)
+	if n := c.Exists(ctx, redisstore.DefaultNamespace+"s:"+key).Val(); n != 1 {
+		t.Errorf("record not found under %q", redisstore.DefaultNamespace+"s:"+key)
+	}
+}
+
+// TestDeprecatedPrefix checks that Options.Prefix, the old name of
+// Namespace, still places the keys, and that setting both is an error.
+func TestDeprecatedPrefix(t *testing.T) {
+	c, prefix := newClient(t)
+	ctx := t.Context()
+	s := newStore(t, c, &redisstore.Options{Prefix: prefix + "old:"})
+	if err := s.Set(ctx, "k", []byte("v"), time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if n := c.Exists(ctx, prefix+"old:s:k").Val(); n != 1 {
+		t.Errorf("record not found under %q", prefix+"old:s:k")
+	}
+	_, err := redisstore.New(c, &redisstore.Options{Namespace: "a:", Prefix: "b:"})
+	if err == nil || !strings.HasPrefix(err.Error(), "redisstore: new: ") || !strings.Contains(err.Error(), "Namespace") {
+		t.Errorf("New with Namespace and Prefix = %v, want an error naming Namespace", err)
 	}
 }
 
@@ -296,8 +315,8 @@ func TestDefaultPrefix(t *testing.T) {
 func TestKeysGlobCharacters(t *testing.T) {
 	c, prefix := newClient(t)
 	ctx := t.Context()
-	star := newStore(t, c, &redisstore.Options{Prefix: prefix + "*:"})
-	other := newStore(t, c, &redisstore.Options{Prefix: prefix + "zz:"})
+	star := newStore(t, c, &redisstore.Options{Namespace: prefix + "*:"})
+	other := newStore(t, c, &redisstore.Options{Namespace: prefix + "zz:"})
 	exp := time.Now().Add(time.Hour)
 	for _, k := range []string{"[a-z]1", "[a-z]2", "b", `\x`, "?"} {
 		if err := star.Set(ctx, k, []byte("v"), exp); err != nil {
@@ -335,7 +354,7 @@ func TestKeysGlobCharacters(t *testing.T) {
 // namespace that the store did not write is not mistaken for a record.
 func TestMalformedRecordReadsAsMissing(t *testing.T) {
 	c, prefix := newClient(t)
-	s := newStore(t, c, &redisstore.Options{Prefix: prefix})
+	s := newStore(t, c, &redisstore.Options{Namespace: prefix})
 	ctx := t.Context()
 	for name, v := range map[string]string{"short": "abc", "long": strings.Repeat("x", 40), "empty": ""} {
 		if err := c.Set(ctx, prefix+"s:"+name, v, time.Minute).Err(); err != nil {
@@ -396,7 +415,7 @@ func TestRoundTrips(t *testing.T) {
 	c, prefix := newClient(t)
 	log := &commandLog{}
 	c.AddHook(log)
-	s := newStore(t, c, &redisstore.Options{Prefix: prefix})
+	s := newStore(t, c, &redisstore.Options{Namespace: prefix})
 	ctx := t.Context()
 	exp := time.Now().Add(time.Hour)
 
@@ -461,7 +480,7 @@ func TestRoundTrips(t *testing.T) {
 // a version it never had, so a stale CompareAndSwap cannot revive it.
 func TestVersionsNeverRepeat(t *testing.T) {
 	c, prefix := newClient(t)
-	s := newStore(t, c, &redisstore.Options{Prefix: prefix})
+	s := newStore(t, c, &redisstore.Options{Namespace: prefix})
 	ctx := t.Context()
 	seen := map[uint64]bool{}
 	for range 200 {
@@ -622,7 +641,7 @@ func TestHungServerDeadline(t *testing.T) {
 
 func BenchmarkStore(b *testing.B) {
 	c, prefix := newClient(b)
-	s := newStore(b, c, &redisstore.Options{Prefix: prefix})
+	s := newStore(b, c, &redisstore.Options{Namespace: prefix})
 	storetest.RunBenchmarks(b, func(*testing.B) kvsession.Store { return s })
 }
 
@@ -660,7 +679,7 @@ func TestRing(t *testing.T) {
 		ContextTimeoutEnabled: true,
 	})
 	defer ring.Close()
-	s := newStore(t, ring, &redisstore.Options{Prefix: prefix})
+	s := newStore(t, ring, &redisstore.Options{Namespace: prefix})
 	ctx := t.Context()
 	for _, k := range []string{"x", "y", "{tag}z"} {
 		if err := s.Set(ctx, k, []byte(k), time.Now().Add(time.Hour)); err != nil {

@@ -249,7 +249,7 @@ func TestSentinel(t *testing.T) {
 		DialerRetries:         1,
 	})
 	defer c.Close()
-	s := newStore(t, c, &redisstore.Options{Prefix: "sentinel:"})
+	s := newStore(t, c, &redisstore.Options{Namespace: "sentinel:"})
 	t.Run("Conformance", func(t *testing.T) {
 		storetest.Run(t, storetest.Harness{
 			ServerClock:   true,

@@ -102,8 +102,8 @@ func TestWaitReplicas(t *testing.T) {
 	rc := redis.NewClient(&redis.Options{Addr: replica.addr(), ContextTimeoutEnabled: true})
 	defer rc.Close()
 	const prefix = "wait:"
-	s := newStore(t, c, &redisstore.Options{Prefix: prefix, WaitReplicas: 1, WaitTimeout: 200 * time.Millisecond})
-	plain := newStore(t, c, &redisstore.Options{Prefix: prefix})
+	s := newStore(t, c, &redisstore.Options{Namespace: prefix, WaitReplicas: 1, WaitTimeout: 200 * time.Millisecond})
+	plain := newStore(t, c, &redisstore.Options{Namespace: prefix})
 	ctx := t.Context()
 	exp := time.Now().Add(time.Hour)
 	onReplica := func(key string) bool {
@@ -182,13 +182,13 @@ func TestWaitReplicas(t *testing.T) {
 	// cannot confirm the first delete.
 	c2 := redis.NewClient(&redis.Options{Addr: primary.addr(), ContextTimeoutEnabled: true})
 	defer c2.Close()
-	s2 := newStore(t, c2, &redisstore.Options{Prefix: prefix, WaitReplicas: 1, WaitTimeout: 200 * time.Millisecond})
+	s2 := newStore(t, c2, &redisstore.Options{Namespace: prefix, WaitReplicas: 1, WaitTimeout: 200 * time.Millisecond})
 	if err := s2.Delete(callCtx, "c"); !errors.Is(err, redisstore.ErrNotReplicated) {
 		t.Errorf("Delete retried with a stopped replica = %v, want ErrNotReplicated", err)
 	}
 	c3 := redis.NewClient(&redis.Options{Addr: primary.addr(), ContextTimeoutEnabled: true})
 	defer c3.Close()
-	s3 := newStore(t, c3, &redisstore.Options{Prefix: prefix, WaitReplicas: 1, WaitTimeout: 200 * time.Millisecond})
+	s3 := newStore(t, c3, &redisstore.Options{Namespace: prefix, WaitReplicas: 1, WaitTimeout: 200 * time.Millisecond})
 	if err := s3.CompareAndDelete(callCtx, "d", v); !errors.Is(err, redisstore.ErrNotReplicated) {
 		t.Errorf("CompareAndDelete retried with a stopped replica = %v, want ErrNotReplicated", err)
 	}
@@ -222,7 +222,7 @@ func TestWaitReplicas(t *testing.T) {
 // reports ErrNotReplicated.
 func TestClusterWaitReplicas(t *testing.T) {
 	c, prefix := newClusterClient(t)
-	s := newStore(t, c, &redisstore.Options{Prefix: prefix, WaitReplicas: 1, WaitTimeout: 50 * time.Millisecond})
+	s := newStore(t, c, &redisstore.Options{Namespace: prefix, WaitReplicas: 1, WaitTimeout: 50 * time.Millisecond})
 	ctx := t.Context()
 	exp := time.Now().Add(time.Hour)
 	for i := range 8 { // keys in several slots, on several masters

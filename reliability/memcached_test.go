@@ -47,7 +47,7 @@ func TestMemcachedRestart(t *testing.T) {
 	const storeTimeout = time.Second
 	hangBound := 5 * storeTimeout
 	var ev events
-	store, err := memcachestore.New(mc, &memcachestore.Options{Prefix: "reliability-" + randHex() + ":"})
+	store, err := memcachestore.New(mc, &memcachestore.Options{Namespace: "reliability-" + randHex() + ":"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -75,7 +75,7 @@ func TestRedisKilledMidLoad(t *testing.T) {
 	const storeTimeout = time.Second
 	hangBound := 5 * storeTimeout // catches hangs; not a performance target
 	var ev events
-	store, err := redisstore.New(rc, &redisstore.Options{Prefix: "reliability:"})
+	store, err := redisstore.New(rc, &redisstore.Options{Namespace: "reliability:"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,7 +67,7 @@ func TestSoak(t *testing.T) {
 			}
 			t.Logf("removed the %d Redis keys the soak left (live sessions and user indexes)", n)
 		})
-		store, err := redisstore.New(rc, &redisstore.Options{Prefix: prefix})
+		store, err := redisstore.New(rc, &redisstore.Options{Namespace: prefix})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -299,7 +299,7 @@ func newRedis(t *testing.T) (*redisstore.Store, *redis.Client, string) {
 			}
 		}
 	})
-	kv, err := redisstore.New(c, &redisstore.Options{Prefix: prefix})
+	kv, err := redisstore.New(c, &redisstore.Options{Namespace: prefix})
 	if err != nil {
 		t.Fatal(err)
 	}

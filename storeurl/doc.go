@@ -17,44 +17,60 @@
 //
 //	mem:                                           memstore, in this process only
 //	file:///abs/dir                                filestore, a directory of files
-//	bolt:///abs/file.db?bucket=kvsession           boltstore, a bbolt file
-//	sqlite:///abs/file.db?table=kvsession_sessions sqlitestore (modernc.org/sqlite)
+//	bolt:///abs/file.db[?bucket=kvsession]         boltstore, a bbolt file
+//	sqlite:///abs/file.db[?table=kvsession_sessions]
+//	                                               sqlitestore (modernc.org/sqlite)
 //	redis://[user:pass@]host[:6379][/db]           redisstore, one server
-//	rediss://...                                   the same over TLS
-//	redis+cluster://[user:pass@]host:port,host:port  redisstore on a Redis Cluster
+//	rediss://[user:pass@]host[:6379][/db]          the same over TLS
+//	redis+cluster://[user:pass@]host:port,host:port
+//	                                               redisstore on a Redis Cluster
 //	redis+sentinel://[user:pass@]host:port,host:port/master[/db]
 //	                                               redisstore on the primary that
-//	                                               the Sentinels name master
+//	                                               Sentinel names
 //	memcache://host[:11211][,host:port...]         memcachestore
-//	postgres://user[:pass]@host[:5432]/db?sslmode=disable&table=...
+//	postgres://user[:pass]@host[:5432]/db[?sslmode=disable]
 //	                                               pgstore (pgx); postgresql:// too
-//	mysql://user[:pass]@host[:3306]/db?table=...   mysqlstore (go-sql-driver/mysql)
+//	mysql://user[:pass]@host[:3306]/db             mysqlstore (go-sql-driver/mysql)
+//
+//	Parameters (a scheme refuses any it does not take):
+//
+//	namespace (redis, rediss, redis+cluster, redis+sentinel, memcache): the
+//	    store's own namespace, put before every key it writes (redisstore,
+//	    memcachestore Options.Namespace; default kvsession:)
+//	table (sqlite, postgres, mysql): the session table (Options.Table)
+//	bucket (bolt): the top-level bucket (boltstore Options.Bucket)
+//	max_conns (sqlite, redis, rediss, redis+cluster, redis+sentinel, memcache,
+//	    postgres, mysql): the most connections the store's pool opens at once, 1 to
+//	    10000 (default 10; 1 for sqlite)
+//
+//	postgres and mysql pass any other parameter to their driver.
 //
 // Paths must be absolute (three slashes: file:///var/lib/app/sessions). Ports
 // default to the server's usual one. User names and passwords are
-// percent-encoded, as in any URL. Each scheme takes these parameters and
-// rejects any other:
+// percent-encoded, as in any URL. [Schemes] and [Synopsis] give the table
+// above to programs that document their store flag.
 //
-//   - prefix (redis, rediss, redis+cluster, redis+sentinel, memcache): the
-//     store's key prefix, its Options.Prefix.
-//   - table (postgres, mysql, sqlite): the session table, its Options.Table.
-//   - bucket (bolt): the top-level bucket, its Options.Bucket.
-//   - max_conns (sqlite and every network scheme): the most connections
-//     the store's pool opens at once, from 1 to [MaxMaxConns]; default
-//     [DefaultMaxConns] (10), and [DefaultSQLiteMaxConns] (1) for sqlite
-//     (see "SQLite and bbolt"). A request that finds every connection busy
-//     waits for one, within its context. For redis and rediss it bounds
-//     the client's one pool (pipelines included); for redis+cluster and
-//     redis+sentinel, the pool of each server. For memcache it bounds the
-//     idle connections kept per server: the memcached client has no bound
-//     on the connections it opens, so memcached's own -c limit (1024 by
-//     default) is what bounds them. Size it below what the server allows
-//     (MariaDB's max_connections, 151 by default; PostgreSQL's, 100),
-//     divided among the processes that share the server.
+// The namespace parameter is the store's, not the application's: the
+// application's Config.KeyPrefix starts the store keys that its Manager
+// writes, inside the store's namespace, and is no part of the URL. A
+// prefix parameter, the old name of namespace, is an error that says so.
+//
+// max_conns bounds the connections the store's pool opens at once; a
+// request that finds every connection busy waits for one, within its
+// context. The default is [DefaultMaxConns], and [DefaultSQLiteMaxConns]
+// for sqlite (see "SQLite and bbolt"); the largest is [MaxMaxConns]. For
+// redis and rediss it bounds the client's one pool (pipelines included);
+// for redis+cluster and redis+sentinel, the pool of each server. For
+// memcache it bounds the idle connections kept per server: the memcached
+// client has no bound on the connections it opens, so memcached's own -c
+// limit (1024 by default) is what bounds them. Size it below what the
+// server allows (MariaDB's max_connections, 151 by default; PostgreSQL's,
+// 100), divided among the processes that share the server.
 //
 // The postgres and mysql schemes pass every other parameter to their driver
 // (sslmode, connect_timeout, tls, ...), which rejects the ones it does not
-// know; pgxpool's pool_max_conns is refused in favour of max_conns.
+// know, except the parameters of the other schemes, which they refuse;
+// pgxpool's pool_max_conns is refused in favour of max_conns.
 //
 // # SQLite and bbolt
 //

@@ -16,8 +16,8 @@ import (
 // is a one-line error wrapping ErrBadURL, and that what parse accepts is
 // consistent.
 func FuzzParse(f *testing.F) {
-	for _, ex := range examples {
-		f.Add(ex)
+	for _, s := range schemes {
+		f.Add(s.Example)
 	}
 	for _, tt := range parseTests {
 		f.Add(tt.url)
@@ -26,9 +26,13 @@ func FuzzParse(f *testing.F) {
 		f.Add(tt.url)
 	}
 	for _, u := range []string{
-		"memcache://host?prefix=a%20b", // panicked in memcachestore.New once
+		"memcache://host?prefix=a%20b", // panicked in memcachestore.New once; now the old name of namespace
 		"memcache://host?prefix=%00",
 		"redis://h/0?prefix=%0A&max_conns=3",
+		"memcache://host?namespace=a%20b",
+		"memcache://host?namespace=%00",
+		"redis://h/0?namespace=%0A&max_conns=3",
+		"redis://h/0?namespace=a&prefix=b",
 		"postgres://app@db/app?max_conns=0",
 		"mysql://root@h/db?max_conns=99999999999999999999",
 		"sqlite:///a/b.db?max_conns=1&table=select",
@@ -51,15 +55,15 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		if !slices.Contains(strings.Split(schemeList, ", "), tg.scheme) {
-			t.Errorf("parse(%q): scheme %q", raw, tg.scheme)
+		if !slices.Contains(schemes, tg.scheme) {
+			t.Fatalf("parse(%q): scheme %+v not in the table", raw, tg.scheme)
 		}
-		switch tg.scheme {
-		case "file", "bolt", "sqlite":
+		switch tg.scheme.syntax {
+		case syntaxPath:
 			if !filepath.IsAbs(tg.path) {
 				t.Errorf("parse(%q): relative path %q", raw, tg.path)
 			}
-		case "mem":
+		case syntaxNone:
 		default:
 			if tg.maxConns < 1 || tg.maxConns > MaxMaxConns {
 				t.Errorf("parse(%q): maxConns %d", raw, tg.maxConns)
@@ -73,7 +77,8 @@ func FuzzParse(f *testing.F) {
 // machine.
 const deadAddr = "127.0.0.1:1"
 
-// fuzzSchemes are the schemes FuzzOpen builds URLs for.
+// fuzzSchemes are the schemes FuzzOpen builds URLs for, in an order its
+// seeds rely on.
 var fuzzSchemes = []string{"mem", "file", "bolt", "sqlite", "redis", "rediss", "redis+cluster", "redis+sentinel", "memcache", "postgres", "mysql"}
 
 // FuzzOpen checks that no URL makes Open panic. It opens the stores kept
@@ -98,6 +103,10 @@ func FuzzOpen(f *testing.F) {
 	f.Add(uint8(7), "mymaster/2", false)
 	f.Add(uint8(8), "?prefix=a%20b", false) // panicked in memcachestore.New once
 	f.Add(uint8(8), "?prefix=%00%0A", false)
+	f.Add(uint8(4), "0?namespace=a%20b", false)
+	f.Add(uint8(6), "?namespace={app}:&max_conns=3", false)
+	f.Add(uint8(8), "?namespace=a%20b", false)
+	f.Add(uint8(8), "?namespace=%00%0A", false)
 	f.Add(uint8(9), "test?sslmode=disable&table=t&max_conns=2", true)
 	f.Add(uint8(9), "test?pool_min_conns=50", false)
 	f.Add(uint8(10), "test?table=t&parseTime=true", true)

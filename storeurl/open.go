@@ -121,223 +121,240 @@ const (
 func open(ctx context.Context, t *target, opts Options) (kvsession.Store, io.Closer, string, error) {
 	tctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
-	switch t.scheme {
-	case "mem":
-		return memstore.New(nil), nopCloser, "", nil
+	return t.scheme.open(ctx, tctx, t, opts)
+}
 
-	case "file":
-		if opts.ReadOnly {
-			if err := mustExist(t.path, true); err != nil {
-				return nil, nil, failOpen, err
-			}
-		}
-		s, err := filestore.New(t.path, &filestore.Options{ReadOnly: opts.ReadOnly})
-		if err != nil {
-			return nil, nil, failOpen, err
-		}
-		return s, nopCloser, "", nil
+func openMem(_, _ context.Context, _ *target, _ Options) (kvsession.Store, io.Closer, string, error) {
+	return memstore.New(nil), nopCloser, "", nil
+}
 
-	case "bolt":
-		if opts.ReadOnly {
-			if err := mustExist(t.path, false); err != nil {
-				return nil, nil, failOpen, err
-			}
-		} else if err := os.MkdirAll(filepath.Dir(t.path), 0o700); err != nil {
+func openFile(_, _ context.Context, t *target, opts Options) (kvsession.Store, io.Closer, string, error) {
+	if opts.ReadOnly {
+		if err := mustExist(t.path, true); err != nil {
 			return nil, nil, failOpen, err
 		}
-		db, err := bbolt.Open(t.path, 0o600, &bbolt.Options{Timeout: opts.Timeout, ReadOnly: opts.ReadOnly})
-		if errors.Is(err, bolterrors.ErrTimeout) {
-			return nil, nil, failOpen, fmt.Errorf("%s is locked by another process (the application?) and stayed locked for %v", t.path, opts.Timeout)
-		}
-		if err != nil {
-			return nil, nil, failOpen, err
-		}
-		s, err := boltstore.New(db, &boltstore.Options{Bucket: t.bucket})
-		if err != nil {
-			db.Close()
-			return nil, nil, failOpen, err
-		}
-		return s, db, "", nil
-
-	case "sqlite":
-		params := url.Values{}
-		if opts.ReadOnly {
-			if err := mustExist(t.path, false); err != nil {
-				return nil, nil, failOpen, err
-			}
-			params.Set("mode", "ro")
-			params.Add("_pragma", "busy_timeout(5000)")
-		} else {
-			if err := os.MkdirAll(filepath.Dir(t.path), 0o700); err != nil {
-				return nil, nil, failOpen, err
-			}
-			if err := createPrivate(t.path); err != nil {
-				return nil, nil, failOpen, err
-			}
-			// See "SQLite and bbolt" in the package documentation: a wait
-			// for another process's lock ignores the context, so it is
-			// kept well below kvsession's default StoreTimeout (3s).
-			params.Add("_pragma", "busy_timeout("+strconv.Itoa(sqliteBusyTimeoutMillis)+")")
-			params.Add("_pragma", "journal_mode(WAL)")
-			params.Add("_pragma", "synchronous(NORMAL)")
-		}
-		dsn := "file:" + (&url.URL{Path: t.path}).EscapedPath() + "?" + params.Encode()
-		db, err := sql.Open("sqlite", dsn)
-		if err != nil {
-			return nil, nil, failOpen, err
-		}
-		db.SetMaxOpenConns(t.maxConns)
-		db.SetMaxIdleConns(t.maxConns)
-		if err := db.PingContext(tctx); err != nil {
-			db.Close()
-			return nil, nil, failOpen, err
-		}
-		s, err := sqlitestore.New(db, &sqlitestore.Options{Table: t.table})
-		if err != nil {
-			db.Close()
-			return nil, nil, failOpen, err
-		}
-		if opts.CreateSchema {
-			if err := s.CreateSchema(tctx); err != nil {
-				db.Close()
-				return nil, nil, failSchema, err
-			}
-		}
-		return s, db, "", nil
-
-	case "redis", "rediss", "redis+cluster", "redis+sentinel":
-		// A plain dial first: it fails fast and quietly where the client
-		// would retry and log each attempt.
-		if err := dialAny(tctx, t.addrs); err != nil {
-			return nil, nil, failReach, err
-		}
-		var client redis.UniversalClient
-		switch t.scheme {
-		case "redis", "rediss":
-			o := &redis.Options{
-				Addr:                  t.addrs[0],
-				Username:              t.username,
-				Password:              t.password,
-				DB:                    t.db,
-				DialTimeout:           opts.Timeout,
-				ContextTimeoutEnabled: true,
-				PoolSize:              t.maxConns,
-				MaxActiveConns:        t.maxConns,
-				PipelinePoolSize:      -1, // pipelines share the bounded pool
-			}
-			if t.tls {
-				host, _, _ := net.SplitHostPort(t.addrs[0])
-				o.TLSConfig = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
-			}
-			client = redis.NewClient(o)
-		case "redis+cluster":
-			client = redis.NewClusterClient(&redis.ClusterOptions{
-				Addrs:                 t.addrs,
-				Username:              t.username,
-				Password:              t.password,
-				DialTimeout:           opts.Timeout,
-				ContextTimeoutEnabled: true,
-				PoolSize:              t.maxConns, // per node
-				MaxActiveConns:        t.maxConns,
-				PipelinePoolSize:      -1,
-			})
-		case "redis+sentinel":
-			client = redis.NewFailoverClient(&redis.FailoverOptions{
-				MasterName:            t.master,
-				SentinelAddrs:         t.addrs,
-				Username:              t.username,
-				Password:              t.password,
-				DB:                    t.db,
-				DialTimeout:           opts.Timeout,
-				ContextTimeoutEnabled: true,
-				PoolSize:              t.maxConns,
-				MaxActiveConns:        t.maxConns,
-				PipelinePoolSize:      -1,
-			})
-		}
-		s, err := redisstore.New(client, &redisstore.Options{Prefix: t.prefix})
-		if err != nil {
-			client.Close()
-			return nil, nil, failOpen, err
-		}
-		if err := client.Ping(tctx).Err(); err != nil {
-			client.Close()
-			return nil, nil, failReach, err
-		}
-		return s, client, "", nil
-
-	case "memcache":
-		client := memcache.New(t.addrs...)
-		client.MaxIdleConns = t.maxConns // per server; the client has no bound on open connections
-		s, err := memcachestore.New(client, &memcachestore.Options{Prefix: t.prefix})
-		if err != nil {
-			client.Close()
-			return nil, nil, failOpen, err
-		}
-		if err := pingMemcache(tctx, client); err != nil {
-			client.Close()
-			return nil, nil, failReach, err
-		}
-		return s, client, "", nil
-
-	case "postgres":
-		cfg := t.pg
-		if cfg.ConnConfig.ConnectTimeout == 0 {
-			cfg.ConnConfig.ConnectTimeout = opts.Timeout
-		}
-		cfg.MaxConns = int32(t.maxConns)
-		pool, err := pgxpool.NewWithConfig(ctx, cfg)
-		if err != nil {
-			return nil, nil, failReach, err
-		}
-		if err := pool.Ping(tctx); err != nil {
-			pool.Close()
-			return nil, nil, failReach, err
-		}
-		s, err := pgstore.New(pool, &pgstore.Options{Table: t.table})
-		if err != nil {
-			pool.Close()
-			return nil, nil, failOpen, err
-		}
-		if opts.CreateSchema {
-			if err := s.CreateSchema(tctx); err != nil {
-				pool.Close()
-				return nil, nil, failSchema, err
-			}
-		}
-		return s, closerFunc(func() error { pool.Close(); return nil }), "", nil
-
-	case "mysql":
-		cfg := t.mysql
-		if cfg.Timeout == 0 {
-			cfg.Timeout = opts.Timeout
-		}
-		conn, err := mysql.NewConnector(cfg)
-		if err != nil {
-			return nil, nil, failOpen, err
-		}
-		db := sql.OpenDB(conn)
-		db.SetMaxOpenConns(t.maxConns)
-		db.SetMaxIdleConns(t.maxConns)
-		if err := db.PingContext(tctx); err != nil {
-			db.Close()
-			return nil, nil, failReach, err
-		}
-		s, err := mysqlstore.New(db, &mysqlstore.Options{Table: t.table})
-		if err != nil {
-			db.Close()
-			return nil, nil, failOpen, err
-		}
-		if opts.CreateSchema {
-			if err := s.CreateSchema(tctx); err != nil {
-				s.Close()
-				db.Close()
-				return nil, nil, failSchema, err
-			}
-		}
-		return s, closerFunc(func() error { return errors.Join(s.Close(), db.Close()) }), "", nil
 	}
-	return nil, nil, failOpen, fmt.Errorf("scheme %q not implemented", t.scheme) // parse lets through only the schemes above
+	s, err := filestore.New(t.path, &filestore.Options{ReadOnly: opts.ReadOnly})
+	if err != nil {
+		return nil, nil, failOpen, err
+	}
+	return s, nopCloser, "", nil
+}
+
+func openBolt(_, _ context.Context, t *target, opts Options) (kvsession.Store, io.Closer, string, error) {
+	if opts.ReadOnly {
+		if err := mustExist(t.path, false); err != nil {
+			return nil, nil, failOpen, err
+		}
+	} else if err := os.MkdirAll(filepath.Dir(t.path), 0o700); err != nil {
+		return nil, nil, failOpen, err
+	}
+	db, err := bbolt.Open(t.path, 0o600, &bbolt.Options{Timeout: opts.Timeout, ReadOnly: opts.ReadOnly})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, nil, failOpen, fmt.Errorf("%s is locked by another process (the application?) and stayed locked for %v", t.path, opts.Timeout)
+	}
+	if err != nil {
+		return nil, nil, failOpen, err
+	}
+	s, err := boltstore.New(db, &boltstore.Options{Bucket: t.bucket})
+	if err != nil {
+		db.Close()
+		return nil, nil, failOpen, err
+	}
+	return s, db, "", nil
+}
+
+func openSQLite(_, tctx context.Context, t *target, opts Options) (kvsession.Store, io.Closer, string, error) {
+	params := url.Values{}
+	if opts.ReadOnly {
+		if err := mustExist(t.path, false); err != nil {
+			return nil, nil, failOpen, err
+		}
+		params.Set("mode", "ro")
+		params.Add("_pragma", "busy_timeout(5000)")
+	} else {
+		if err := os.MkdirAll(filepath.Dir(t.path), 0o700); err != nil {
+			return nil, nil, failOpen, err
+		}
+		if err := createPrivate(t.path); err != nil {
+			return nil, nil, failOpen, err
+		}
+		// See "SQLite and bbolt" in the package documentation: a wait
+		// for another process's lock ignores the context, so it is
+		// kept well below kvsession's default StoreTimeout (3s).
+		params.Add("_pragma", "busy_timeout("+strconv.Itoa(sqliteBusyTimeoutMillis)+")")
+		params.Add("_pragma", "journal_mode(WAL)")
+		params.Add("_pragma", "synchronous(NORMAL)")
+	}
+	dsn := "file:" + (&url.URL{Path: t.path}).EscapedPath() + "?" + params.Encode()
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, nil, failOpen, err
+	}
+	db.SetMaxOpenConns(t.maxConns)
+	db.SetMaxIdleConns(t.maxConns)
+	if err := db.PingContext(tctx); err != nil {
+		db.Close()
+		return nil, nil, failOpen, err
+	}
+	s, err := sqlitestore.New(db, &sqlitestore.Options{Table: t.table})
+	if err != nil {
+		db.Close()
+		return nil, nil, failOpen, err
+	}
+	if opts.CreateSchema {
+		if err := s.CreateSchema(tctx); err != nil {
+			db.Close()
+			return nil, nil, failSchema, err
+		}
+	}
+	return s, db, "", nil
+}
+
+func openRedis(_, tctx context.Context, t *target, opts Options) (kvsession.Store, io.Closer, string, error) {
+	o := &redis.Options{
+		Addr:                  t.addrs[0],
+		Username:              t.username,
+		Password:              t.password,
+		DB:                    t.db,
+		DialTimeout:           opts.Timeout,
+		ContextTimeoutEnabled: true,
+		PoolSize:              t.maxConns,
+		MaxActiveConns:        t.maxConns,
+		PipelinePoolSize:      -1, // pipelines share the bounded pool
+	}
+	if t.tls {
+		host, _, _ := net.SplitHostPort(t.addrs[0])
+		o.TLSConfig = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+	}
+	return openRedisClient(tctx, t, func() redis.UniversalClient { return redis.NewClient(o) })
+}
+
+func openRedisCluster(_, tctx context.Context, t *target, opts Options) (kvsession.Store, io.Closer, string, error) {
+	return openRedisClient(tctx, t, func() redis.UniversalClient {
+		return redis.NewClusterClient(&redis.ClusterOptions{
+			Addrs:                 t.addrs,
+			Username:              t.username,
+			Password:              t.password,
+			DialTimeout:           opts.Timeout,
+			ContextTimeoutEnabled: true,
+			PoolSize:              t.maxConns, // per node
+			MaxActiveConns:        t.maxConns,
+			PipelinePoolSize:      -1,
+		})
+	})
+}
+
+func openRedisSentinel(_, tctx context.Context, t *target, opts Options) (kvsession.Store, io.Closer, string, error) {
+	return openRedisClient(tctx, t, func() redis.UniversalClient {
+		return redis.NewFailoverClient(&redis.FailoverOptions{
+			MasterName:            t.master,
+			SentinelAddrs:         t.addrs,
+			Username:              t.username,
+			Password:              t.password,
+			DB:                    t.db,
+			DialTimeout:           opts.Timeout,
+			ContextTimeoutEnabled: true,
+			PoolSize:              t.maxConns,
+			MaxActiveConns:        t.maxConns,
+			PipelinePoolSize:      -1,
+		})
+	})
+}
+
+// openRedisClient opens a redisstore on the client that newClient makes,
+// once a plain dial has reached one of t's servers.
+func openRedisClient(tctx context.Context, t *target, newClient func() redis.UniversalClient) (kvsession.Store, io.Closer, string, error) {
+	// A plain dial first: it fails fast and quietly where the client
+	// would retry and log each attempt.
+	if err := dialAny(tctx, t.addrs); err != nil {
+		return nil, nil, failReach, err
+	}
+	client := newClient()
+	s, err := redisstore.New(client, &redisstore.Options{Namespace: t.namespace})
+	if err != nil {
+		client.Close()
+		return nil, nil, failOpen, err
+	}
+	if err := client.Ping(tctx).Err(); err != nil {
+		client.Close()
+		return nil, nil, failReach, err
+	}
+	return s, client, "", nil
+}
+
+func openMemcache(_, tctx context.Context, t *target, _ Options) (kvsession.Store, io.Closer, string, error) {
+	client := memcache.New(t.addrs...)
+	client.MaxIdleConns = t.maxConns // per server; the client has no bound on open connections
+	s, err := memcachestore.New(client, &memcachestore.Options{Namespace: t.namespace})
+	if err != nil {
+		client.Close()
+		return nil, nil, failOpen, err
+	}
+	if err := pingMemcache(tctx, client); err != nil {
+		client.Close()
+		return nil, nil, failReach, err
+	}
+	return s, client, "", nil
+}
+
+func openPostgres(ctx, tctx context.Context, t *target, opts Options) (kvsession.Store, io.Closer, string, error) {
+	cfg := t.pg
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = opts.Timeout
+	}
+	cfg.MaxConns = int32(t.maxConns)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, nil, failReach, err
+	}
+	if err := pool.Ping(tctx); err != nil {
+		pool.Close()
+		return nil, nil, failReach, err
+	}
+	s, err := pgstore.New(pool, &pgstore.Options{Table: t.table})
+	if err != nil {
+		pool.Close()
+		return nil, nil, failOpen, err
+	}
+	if opts.CreateSchema {
+		if err := s.CreateSchema(tctx); err != nil {
+			pool.Close()
+			return nil, nil, failSchema, err
+		}
+	}
+	return s, closerFunc(func() error { pool.Close(); return nil }), "", nil
+}
+
+func openMySQL(_, tctx context.Context, t *target, opts Options) (kvsession.Store, io.Closer, string, error) {
+	cfg := t.mysql
+	if cfg.Timeout == 0 {
+		cfg.Timeout = opts.Timeout
+	}
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, nil, failOpen, err
+	}
+	db := sql.OpenDB(conn)
+	db.SetMaxOpenConns(t.maxConns)
+	db.SetMaxIdleConns(t.maxConns)
+	if err := db.PingContext(tctx); err != nil {
+		db.Close()
+		return nil, nil, failReach, err
+	}
+	s, err := mysqlstore.New(db, &mysqlstore.Options{Table: t.table})
+	if err != nil {
+		db.Close()
+		return nil, nil, failOpen, err
+	}
+	if opts.CreateSchema {
+		if err := s.CreateSchema(tctx); err != nil {
+			s.Close()
+			db.Close()
+			return nil, nil, failSchema, err
+		}
+	}
+	return s, closerFunc(func() error { return errors.Join(s.Close(), db.Close()) }), "", nil
 }
 
 // createPrivate creates an empty file at path, readable by its owner only,

@@ -213,7 +213,7 @@ func TestOpenServerDown(t *testing.T) {
 func TestOpenRedis(t *testing.T) {
 	addr := storetest.ServerEnv(t, "KVSESSION_TEST_REDIS_ADDR")
 	prefix := unique("storeurl-test-") + ":"
-	s := open(t, "redis://"+addr+"/0?prefix="+url.QueryEscape(prefix), storeurl.Options{})
+	s := open(t, "redis://"+addr+"/0?namespace="+url.QueryEscape(prefix), storeurl.Options{})
 	roundTrip(t, s, "k")
 	_, _, err := storeurl.Open(t.Context(), "redis://"+addr+"/100000", storeurl.Options{})
 	checkOpenError(t, err, "cannot connect") // the server refuses the database number
@@ -222,12 +222,12 @@ func TestOpenRedis(t *testing.T) {
 func TestOpenRedisCluster(t *testing.T) {
 	addrs := storetest.ServerEnv(t, "KVSESSION_TEST_REDIS_CLUSTER_ADDRS")
 	prefix := unique("storeurl-test-") + ":"
-	roundTrip(t, open(t, "redis+cluster://"+addrs+"?prefix="+url.QueryEscape(prefix), storeurl.Options{}), "k")
+	roundTrip(t, open(t, "redis+cluster://"+addrs+"?namespace="+url.QueryEscape(prefix), storeurl.Options{}), "k")
 }
 
 func TestOpenMemcache(t *testing.T) {
 	addr := storetest.ServerEnv(t, "KVSESSION_TEST_MEMCACHE_ADDR")
-	roundTrip(t, open(t, "memcache://"+addr+"?prefix="+unique("storeurl-test-")+":", storeurl.Options{}), "k")
+	roundTrip(t, open(t, "memcache://"+addr+"?namespace="+unique("storeurl-test-")+":", storeurl.Options{}), "k")
 }
 
 func TestOpenPostgres(t *testing.T) {
@@ -328,12 +328,12 @@ func TestOpenServerHangs(t *testing.T) {
 	}
 }
 
-// TestOpenBadPrefix checks that a prefix that the store refuses gives an
+// TestOpenBadNamespace checks that a namespace that the store refuses gives an
 // error, never a panic, and before any connection: with a server up or down.
-func TestOpenBadPrefix(t *testing.T) {
-	urls := []string{"memcache://127.0.0.1:1?prefix=a%20b", "memcache://127.0.0.1:1?prefix=%00"}
+func TestOpenBadNamespace(t *testing.T) {
+	urls := []string{"memcache://127.0.0.1:1?namespace=a%20b", "memcache://127.0.0.1:1?namespace=%00"}
 	if addr := os.Getenv("KVSESSION_TEST_MEMCACHE_ADDR"); addr != "" {
-		urls = append(urls, "memcache://"+addr+"?prefix=a%20b")
+		urls = append(urls, "memcache://"+addr+"?namespace=a%20b")
 	}
 	for _, u := range urls {
 		t.Run(u, func(t *testing.T) {

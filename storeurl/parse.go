@@ -30,36 +30,9 @@ func (e *badURLError) Error() string {
 
 func (e *badURLError) Unwrap() error { return ErrBadURL }
 
-// schemeList names the schemes in error messages.
-const schemeList = "mem, file, bolt, sqlite, redis, rediss, redis+cluster, redis+sentinel, memcache, postgres, mysql"
-
-// examples shows each scheme's form in error messages.
-var examples = map[string]string{
-	"file":           "file:///var/lib/app/sessions",
-	"bolt":           "bolt:///var/lib/app/sessions.db",
-	"sqlite":         "sqlite:///var/lib/app/sessions.db",
-	"redis":          "redis://127.0.0.1:6379/0",
-	"rediss":         "rediss://redis.example.com:6380/0",
-	"redis+cluster":  "redis+cluster://10.0.0.1:7001,10.0.0.2:7001",
-	"redis+sentinel": "redis+sentinel://10.0.0.1:26379,10.0.0.2:26379/mymaster",
-	"memcache":       "memcache://127.0.0.1:11211",
-	"postgres":       "postgres://app@127.0.0.1:5432/app?sslmode=disable",
-	"mysql":          "mysql://app:secret@127.0.0.1:3306/app",
-}
-
-var defaultPorts = map[string]string{
-	"redis":          "6379",
-	"rediss":         "6379",
-	"redis+cluster":  "6379",
-	"redis+sentinel": "26379",
-	"memcache":       "11211",
-	"postgres":       "5432",
-	"mysql":          "3306",
-}
-
 // target is a parsed store URL.
 type target struct {
-	scheme   string   // lower case; "postgresql" is "postgres"
+	scheme   *scheme
 	path     string   // file, bolt, sqlite: clean and absolute
 	addrs    []string // network schemes: host:port, default ports filled in
 	username string
@@ -68,9 +41,9 @@ type target struct {
 	master   string // redis+sentinel: the name the Sentinels know the primary by
 	tls      bool   // rediss
 
-	prefix string // redis schemes, memcache: Options.Prefix
-	table  string // postgres, mysql, sqlite: Options.Table
-	bucket string // bolt: Options.Bucket
+	namespace string // redis schemes, memcache: Options.Namespace
+	table     string // postgres, mysql, sqlite: Options.Table
+	bucket    string // bolt: Options.Bucket
 
 	maxConns int // sqlite and the network schemes: the pool's bound, see DefaultMaxConns
 
@@ -78,51 +51,58 @@ type target struct {
 	mysql *mysql.Config   // mysql
 }
 
+// netURL is what check functions see of a network URL.
+type netURL struct {
+	authority string     // [user[:pass]@]hosts, as written
+	rawPath   string     // as written
+	path      string     // unescaped
+	segs      []string   // path's segments, without empty ends
+	query     url.Values // the parameters left to the driver
+}
+
 // parse checks a store URL and takes it apart.
 func parse(raw string) (*target, error) {
-	bad := func(format string, args ...any) error {
-		return &badURLError{url: Redact(raw), reason: fmt.Sprintf(format, args...)}
+	t, reason := parseReason(raw)
+	if reason != "" {
+		return nil, &badURLError{url: Redact(raw), reason: reason}
 	}
+	return t, nil
+}
+
+// parseReason is parse, returning the reason a URL is bad.
+func parseReason(raw string) (*target, string) {
 	if strings.TrimSpace(raw) == "" {
-		return nil, bad("empty; want a URL such as %s or %s", examples["file"], examples["redis"])
+		return nil, fmt.Sprintf("empty; want a URL such as %s or %s", example("file"), example("redis"))
 	}
 	if strings.ContainsAny(raw, " \t\r\n") {
-		return nil, bad("contains white space (percent-encode it as %%20)")
+		return nil, "contains white space (percent-encode it as %20)"
 	}
-	scheme, rest, ok := strings.Cut(raw, ":")
-	if !ok || scheme == "" || strings.ContainsAny(scheme, "/\\.") {
-		return nil, bad("missing scheme; want one of %s, as in %s", schemeList, examples["file"])
+	name, rest, ok := strings.Cut(raw, ":")
+	if !ok || name == "" || strings.ContainsAny(name, "/\\.") {
+		return nil, fmt.Sprintf("missing scheme; want one of %s, as in %s", schemeNames(), example("file"))
 	}
-	scheme = strings.ToLower(scheme)
-	if scheme == "postgresql" {
-		scheme = "postgres"
+	name = strings.ToLower(name)
+	s := lookupScheme(name)
+	if s == nil {
+		return nil, fmt.Sprintf("unknown scheme %q; want one of %s", name, schemeNames())
 	}
-	switch scheme {
-	case "mem":
+	switch s.syntax {
+	case syntaxNone:
 		if rest != "" && rest != "//" {
-			return nil, bad("mem: takes nothing after the colon")
+			return nil, fmt.Sprintf("%s: takes nothing after the colon", s.Name)
 		}
-		return &target{scheme: scheme}, nil
-	case "file", "bolt", "sqlite":
-		t, reason := parsePath(scheme, raw)
-		if reason != "" {
-			return nil, bad("%s", reason)
-		}
-		return t, nil
-	case "redis", "rediss", "redis+cluster", "redis+sentinel", "memcache", "postgres", "mysql":
-		t, reason := parseNet(scheme, rest)
-		if reason != "" {
-			return nil, bad("%s", reason)
-		}
-		return t, nil
+		return &target{scheme: s}, ""
+	case syntaxPath:
+		return parsePath(s, raw)
+	default:
+		return parseNet(s, rest)
 	}
-	return nil, bad("unknown scheme %q; want one of %s", scheme, schemeList)
 }
 
 // parsePath parses the URL of a store kept in a local file or directory.
 // It returns a reason if the URL is bad.
-func parsePath(scheme, raw string) (*target, string) {
-	ex := examples[scheme]
+func parsePath(s *scheme, raw string) (*target, string) {
+	ex := s.Example
 	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, fmt.Sprintf("%v; want %s", errors.Unwrap(err), ex)
@@ -132,10 +112,10 @@ func parsePath(scheme, raw string) (*target, string) {
 		return nil, fmt.Sprintf("relative path %q; want an absolute path, as in %s", p, ex)
 	}
 	if u.User != nil {
-		return nil, fmt.Sprintf("a %s: URL takes no user name; want %s", scheme, ex)
+		return nil, fmt.Sprintf("a %s: URL takes no user name; want %s", s.Name, ex)
 	}
 	if u.Host != "" && u.Host != "localhost" {
-		return nil, fmt.Sprintf("host %q in a %s: URL (a relative path?); want three slashes and an absolute path, as in %s", u.Host, scheme, ex)
+		return nil, fmt.Sprintf("host %q in a %s: URL (a relative path?); want three slashes and an absolute path, as in %s", u.Host, s.Name, ex)
 	}
 	if u.Fragment != "" {
 		return nil, fmt.Sprintf("unexpected fragment #%s", u.Fragment)
@@ -146,38 +126,16 @@ func parsePath(scheme, raw string) (*target, string) {
 	if !filepath.IsAbs(u.Path) {
 		return nil, fmt.Sprintf("relative path %q; want an absolute path, as in %s", u.Path, ex)
 	}
-	t := &target{scheme: scheme, path: filepath.Clean(u.Path)}
+	t := &target{scheme: s, path: filepath.Clean(u.Path)}
 	q, err := url.ParseQuery(u.RawQuery)
 	if err != nil {
 		return nil, fmt.Sprintf("query: %v", err)
 	}
-	allowed := map[string]*string{}
-	var maxConns string
-	switch scheme {
-	case "bolt":
-		allowed["bucket"] = &t.bucket
-	case "sqlite":
-		allowed["table"] = &t.table
-		allowed[paramMaxConns] = &maxConns
-	}
-	if reason := takeParams(scheme, q, allowed, false); reason != "" {
+	if reason := takeParams(t, q); reason != "" {
 		return nil, reason
-	}
-	if scheme == "sqlite" {
-		var reason string
-		if t.maxConns, reason = parseMaxConns(maxConns); reason != "" {
-			return nil, reason
-		}
-		if maxConns == "" {
-			t.maxConns = DefaultSQLiteMaxConns
-		}
 	}
 	return t, ""
 }
-
-// paramMaxConns is the parameter that bounds a store's connection pool,
-// with the same name and meaning in every scheme that has a pool.
-const paramMaxConns = "max_conns"
 
 // DefaultMaxConns is the most connections that the pool of a redis,
 // memcache, postgres or mysql store holds when its URL has no max_conns
@@ -188,12 +146,9 @@ const DefaultMaxConns = 10
 // MaxMaxConns is the largest max_conns value a URL may give.
 const MaxMaxConns = 10000
 
-// parseMaxConns checks a max_conns value ("" for none) and returns the
-// bound, or a reason if the value is bad.
+// parseMaxConns checks a max_conns value and returns the bound, or a
+// reason if the value is bad.
 func parseMaxConns(v string) (int, string) {
-	if v == "" {
-		return DefaultMaxConns, ""
-	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 || n > MaxMaxConns {
 		return 0, fmt.Sprintf("parameter %s=%q: want a whole number of connections from 1 to %d", paramMaxConns, v, MaxMaxConns)
@@ -201,10 +156,15 @@ func parseMaxConns(v string) (int, string) {
 	return n, ""
 }
 
-// takeParams moves the parameters named in allowed out of q into their
-// variables. Other parameters are an error unless passThrough is set.
-func takeParams(scheme string, q url.Values, allowed map[string]*string, passThrough bool) string {
-	for name, dst := range allowed {
+// takeParams moves the parameters of t's scheme out of q into t, and fills
+// in the default pool bound. The other parameters stay in q if the scheme
+// passes them to its driver, and are an error otherwise. It returns a
+// reason if a parameter is bad.
+func takeParams(t *target, q url.Values) string {
+	s := t.scheme
+	t.maxConns = s.maxConns
+	values := map[string]string{}
+	for _, name := range s.Params {
 		vs, ok := q[name]
 		if !ok {
 			continue
@@ -212,61 +172,87 @@ func takeParams(scheme string, q url.Values, allowed map[string]*string, passThr
 		if len(vs) != 1 || vs[0] == "" {
 			return fmt.Sprintf("parameter %s wants one non-empty value", name)
 		}
-		*dst = vs[0]
+		values[name] = vs[0]
 		delete(q, name)
 	}
-	if passThrough || len(q) == 0 {
-		return ""
+	if unknown := unknownParam(s, q); unknown != "" {
+		if msg, ok := renamedParams[unknown]; ok && slices.Contains(s.Params, paramNamespace) {
+			return msg
+		}
+		if len(s.Params) == 0 {
+			return fmt.Sprintf("unknown parameter %q: %s: URLs take none", unknown, s.Name)
+		}
+		return fmt.Sprintf("unknown parameter %q: %s: URLs take %s", unknown, s.Name, strings.Join(s.Params, ", "))
 	}
+	for _, p := range s.params {
+		if v, ok := values[p.name]; ok {
+			p.set(t, v)
+		}
+	}
+	if v, ok := values[paramMaxConns]; ok {
+		var reason string
+		if t.maxConns, reason = parseMaxConns(v); reason != "" {
+			return reason
+		}
+	}
+	return ""
+}
+
+// unknownParam returns the first (by name) of the parameters left in q
+// that s refuses: any, unless s passes them to its driver; then only
+// those that name a parameter of another scheme. It returns "" if there
+// is none.
+func unknownParam(s *scheme, q url.Values) string {
 	var unknown string
 	for name := range q {
-		if unknown == "" || name < unknown {
+		if (unknown == "" || name < unknown) && (!s.DriverParams || isOurParam(name)) {
 			unknown = name
 		}
 	}
-	switch len(allowed) {
-	case 0:
-		return fmt.Sprintf("unknown parameter %q: %s: URLs take none", unknown, scheme)
-	default:
-		var names []string
-		for name := range allowed {
-			names = append(names, name)
-		}
-		slices.Sort(names)
-		return fmt.Sprintf("unknown parameter %q: %s: URLs take %s", unknown, scheme, strings.Join(names, ", "))
+	return unknown
+}
+
+// isOurParam reports whether name is a parameter of some scheme, or the old
+// name of one: one that a scheme which passes the others to its driver
+// refuses if it does not take it, rather than send it to the server.
+func isOurParam(name string) bool {
+	if _, ok := renamedParams[name]; ok {
+		return true
 	}
+	return slices.ContainsFunc(paramDocs, func(p Param) bool { return p.Name == name })
 }
 
 // parseNet parses the URL of a store on one or more servers; rest is what
 // follows "scheme:". It returns a reason if the URL is bad.
-func parseNet(scheme, rest string) (*target, string) {
-	ex := examples[scheme]
+func parseNet(s *scheme, rest string) (*target, string) {
+	ex := s.Example
 	if !strings.HasPrefix(rest, "//") {
-		return nil, fmt.Sprintf("missing //host after %s:; want %s", scheme, ex)
+		return nil, fmt.Sprintf("missing //host after %s:; want %s", s.Name, ex)
 	}
 	rest = rest[2:]
 	end := strings.IndexAny(rest, "/?#")
 	if end < 0 {
 		end = len(rest)
 	}
-	authority, pathQuery := rest[:end], rest[end:]
+	u := &netURL{authority: rest[:end]}
+	pathQuery := rest[end:]
 	if i := strings.IndexByte(pathQuery, '#'); i >= 0 {
 		return nil, fmt.Sprintf("unexpected fragment %s", pathQuery[i:])
 	}
 	rawPath, rawQuery, _ := strings.Cut(pathQuery, "?")
-	path, err := url.PathUnescape(rawPath)
-	if err != nil {
+	u.rawPath = rawPath
+	var err error
+	if u.path, err = url.PathUnescape(rawPath); err != nil {
 		return nil, fmt.Sprintf("path: %v", err)
 	}
-	q, err := url.ParseQuery(rawQuery)
-	if err != nil {
+	if u.query, err = url.ParseQuery(rawQuery); err != nil {
 		return nil, fmt.Sprintf("query: %v", err)
 	}
 
-	t := &target{scheme: scheme, tls: scheme == "rediss"}
-	hostList := authority
-	if at := strings.LastIndexByte(authority, '@'); at >= 0 {
-		user, pass, hasPass := strings.Cut(authority[:at], ":")
+	t := &target{scheme: s}
+	hostList := u.authority
+	if at := strings.LastIndexByte(u.authority, '@'); at >= 0 {
+		user, pass, hasPass := strings.Cut(u.authority[:at], ":")
 		if t.username, err = url.PathUnescape(user); err != nil {
 			return nil, fmt.Sprintf("user name: %v", err)
 		}
@@ -275,114 +261,134 @@ func parseNet(scheme, rest string) (*target, string) {
 				return nil, "password: bad percent-encoding"
 			}
 		}
-		hostList = authority[at+1:]
+		hostList = u.authority[at+1:]
 	}
-	if hostList == "" && !(scheme == "postgres" && q.Has("host")) {
+	if hostList == "" && (s.hostParam == "" || !u.query.Has(s.hostParam)) {
 		return nil, fmt.Sprintf("missing host; want %s", ex)
 	}
 	if hostList != "" {
 		for h := range strings.SplitSeq(hostList, ",") {
-			addr, reason := hostPort(h, defaultPorts[scheme])
+			addr, reason := hostPort(h, s.DefaultPort)
 			if reason != "" {
 				return nil, reason + "; want " + ex
 			}
 			t.addrs = append(t.addrs, addr)
 		}
 	}
-
-	var maxConns string
-	switch scheme {
-	case "redis", "rediss", "redis+cluster", "redis+sentinel", "memcache":
-		if reason := takeParams(scheme, q, map[string]*string{"prefix": &t.prefix, paramMaxConns: &maxConns}, false); reason != "" {
-			return nil, reason
-		}
-	case "postgres", "mysql":
-		if reason := takeParams(scheme, q, map[string]*string{"table": &t.table, paramMaxConns: &maxConns}, true); reason != "" {
-			return nil, reason
-		}
-		if q.Has("pool_max_conns") { // pgxpool's own, which would fight max_conns
-			return nil, fmt.Sprintf("parameter pool_max_conns: use %s, which bounds the pool of every scheme", paramMaxConns)
-		}
-	}
-	n, reason := parseMaxConns(maxConns)
-	if reason != "" {
+	if reason := takeParams(t, u.query); reason != "" {
 		return nil, reason
 	}
-	t.maxConns = n
-	segs := strings.Split(strings.Trim(path, "/"), "/")
-	if len(segs) == 1 && segs[0] == "" {
-		segs = nil
+	u.segs = strings.Split(strings.Trim(u.path, "/"), "/")
+	if len(u.segs) == 1 && u.segs[0] == "" {
+		u.segs = nil
 	}
-	switch scheme {
-	case "redis", "rediss":
-		if len(t.addrs) > 1 {
-			return nil, fmt.Sprintf("%s: URLs take one host; for several use redis+cluster:// or redis+sentinel://", scheme)
-		}
-		if len(segs) > 1 {
-			return nil, fmt.Sprintf("path %q: want a database number, as in %s", path, ex)
-		}
-		if len(segs) == 1 {
-			if t.db, err = strconv.Atoi(segs[0]); err != nil || t.db < 0 {
-				return nil, fmt.Sprintf("database %q is not a number; want %s", segs[0], ex)
-			}
-		}
-	case "redis+cluster":
-		if len(segs) > 0 {
-			return nil, fmt.Sprintf("path %q: a cluster has only database 0, so redis+cluster: URLs take no path; want %s", path, ex)
-		}
-	case "redis+sentinel":
-		if len(segs) == 0 {
-			return nil, fmt.Sprintf("missing master name; want %s", ex)
-		}
-		if len(segs) > 2 {
-			return nil, fmt.Sprintf("path %q: want /master or /master/db, as in %s", path, ex)
-		}
-		t.master = segs[0]
-		if len(segs) == 2 {
-			if t.db, err = strconv.Atoi(segs[1]); err != nil || t.db < 0 {
-				return nil, fmt.Sprintf("database %q is not a number; want %s", segs[1], ex)
-			}
-		}
-	case "memcache":
-		if t.username != "" || t.password != "" {
-			return nil, "memcache: URLs take no user name or password"
-		}
-		if len(segs) > 0 {
-			return nil, fmt.Sprintf("path %q: memcache: URLs take no path; want %s", path, ex)
-		}
-	case "postgres":
-		dsn := "postgres://" + authority + rawPath
-		if len(q) > 0 {
-			dsn += "?" + q.Encode()
-		}
-		if t.pg, err = pgxpool.ParseConfig(dsn); err != nil {
-			return nil, oneLine(errors.Unwrap(err), err)
-		}
-	case "mysql":
-		if len(t.addrs) > 1 {
-			return nil, "mysql: URLs take one host"
-		}
-		if len(segs) == 0 {
-			return nil, fmt.Sprintf("missing database name; want %s", ex)
-		}
-		if len(segs) > 1 {
-			return nil, fmt.Sprintf("path %q: want one database name, as in %s", path, ex)
-		}
-		c := mysql.NewConfig()
-		c.User, c.Passwd, c.Net, c.Addr, c.DBName = t.username, t.password, "tcp", t.addrs[0], segs[0]
-		dsn := c.FormatDSN()
-		if len(q) > 0 {
-			sep := "?"
-			if strings.Contains(dsn, "?") {
-				sep = "&"
-			}
-			dsn += sep + q.Encode()
-		}
-		if t.mysql, err = mysql.ParseDSN(dsn); err != nil {
-			return nil, "mysql: " + oneLine(err)
-		}
+	if reason := s.check(t, u); reason != "" {
+		return nil, reason
 	}
 	return t, ""
+}
+
+// parseDB parses a Redis database number.
+func parseDB(seg, ex string) (int, string) {
+	db, err := strconv.Atoi(seg)
+	if err != nil || db < 0 {
+		return 0, fmt.Sprintf("database %q is not a number; want %s", seg, ex)
+	}
+	return db, ""
+}
+
+func checkRedis(t *target, u *netURL) string {
+	s := t.scheme
+	t.tls = s.Name == "rediss"
+	if len(t.addrs) > 1 {
+		return fmt.Sprintf("%s: URLs take one host; for several use redis+cluster:// or redis+sentinel://", s.Name)
+	}
+	if len(u.segs) > 1 {
+		return fmt.Sprintf("path %q: want a database number, as in %s", u.path, s.Example)
+	}
+	if len(u.segs) == 1 {
+		var reason string
+		t.db, reason = parseDB(u.segs[0], s.Example)
+		return reason
+	}
+	return ""
+}
+
+func checkRedisCluster(t *target, u *netURL) string {
+	if len(u.segs) > 0 {
+		return fmt.Sprintf("path %q: a cluster has only database 0, so redis+cluster: URLs take no path; want %s", u.path, t.scheme.Example)
+	}
+	return ""
+}
+
+func checkRedisSentinel(t *target, u *netURL) string {
+	ex := t.scheme.Example
+	if len(u.segs) == 0 {
+		return fmt.Sprintf("missing master name; want %s", ex)
+	}
+	if len(u.segs) > 2 {
+		return fmt.Sprintf("path %q: want /master or /master/db, as in %s", u.path, ex)
+	}
+	t.master = u.segs[0]
+	if len(u.segs) == 2 {
+		var reason string
+		t.db, reason = parseDB(u.segs[1], ex)
+		return reason
+	}
+	return ""
+}
+
+func checkMemcache(t *target, u *netURL) string {
+	if t.username != "" || t.password != "" {
+		return "memcache: URLs take no user name or password"
+	}
+	if len(u.segs) > 0 {
+		return fmt.Sprintf("path %q: memcache: URLs take no path; want %s", u.path, t.scheme.Example)
+	}
+	return ""
+}
+
+func checkPostgres(t *target, u *netURL) string {
+	if u.query.Has("pool_max_conns") { // pgxpool's own, which would fight max_conns
+		return fmt.Sprintf("parameter pool_max_conns: use %s, which bounds the pool of every scheme", paramMaxConns)
+	}
+	dsn := "postgres://" + u.authority + u.rawPath
+	if len(u.query) > 0 {
+		dsn += "?" + u.query.Encode()
+	}
+	var err error
+	if t.pg, err = pgxpool.ParseConfig(dsn); err != nil {
+		return oneLine(errors.Unwrap(err), err)
+	}
+	return ""
+}
+
+func checkMySQL(t *target, u *netURL) string {
+	ex := t.scheme.Example
+	if len(t.addrs) > 1 {
+		return "mysql: URLs take one host"
+	}
+	if len(u.segs) == 0 {
+		return fmt.Sprintf("missing database name; want %s", ex)
+	}
+	if len(u.segs) > 1 {
+		return fmt.Sprintf("path %q: want one database name, as in %s", u.path, ex)
+	}
+	c := mysql.NewConfig()
+	c.User, c.Passwd, c.Net, c.Addr, c.DBName = t.username, t.password, "tcp", t.addrs[0], u.segs[0]
+	dsn := c.FormatDSN()
+	if len(u.query) > 0 {
+		sep := "?"
+		if strings.Contains(dsn, "?") {
+			sep = "&"
+		}
+		dsn += sep + u.query.Encode()
+	}
+	var err error
+	if t.mysql, err = mysql.ParseDSN(dsn); err != nil {
+		return "mysql: " + oneLine(err)
+	}
+	return ""
 }
 
 // hostPort checks one host[:port] and fills in the default port.

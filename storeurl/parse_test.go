@@ -12,39 +12,39 @@ var parseTests = []struct {
 	url  string
 	want target
 }{
-	{"mem:", target{scheme: "mem"}},
-	{"mem://", target{scheme: "mem"}},
-	{"MEM:", target{scheme: "mem"}},
+	{"mem:", target{scheme: lookupScheme("mem")}},
+	{"mem://", target{scheme: lookupScheme("mem")}},
+	{"MEM:", target{scheme: lookupScheme("mem")}},
 
-	{"file:///var/lib/app/sessions", target{scheme: "file", path: "/var/lib/app/sessions"}},
-	{"file:/var/lib/app/sessions/", target{scheme: "file", path: "/var/lib/app/sessions"}},
-	{"file://localhost/srv/s", target{scheme: "file", path: "/srv/s"}},
-	{"file:///srv/a%20b/../c", target{scheme: "file", path: "/srv/c"}},
-	{"bolt:///srv/sessions.db", target{scheme: "bolt", path: "/srv/sessions.db"}},
-	{"bolt:///srv/sessions.db?bucket=app1", target{scheme: "bolt", path: "/srv/sessions.db", bucket: "app1"}},
-	{"sqlite:///srv/sessions.db", target{scheme: "sqlite", path: "/srv/sessions.db"}},
-	{"sqlite:///srv/sessions.db?table=app_sessions", target{scheme: "sqlite", path: "/srv/sessions.db", table: "app_sessions"}},
+	{"file:///var/lib/app/sessions", target{scheme: lookupScheme("file"), path: "/var/lib/app/sessions"}},
+	{"file:/var/lib/app/sessions/", target{scheme: lookupScheme("file"), path: "/var/lib/app/sessions"}},
+	{"file://localhost/srv/s", target{scheme: lookupScheme("file"), path: "/srv/s"}},
+	{"file:///srv/a%20b/../c", target{scheme: lookupScheme("file"), path: "/srv/c"}},
+	{"bolt:///srv/sessions.db", target{scheme: lookupScheme("bolt"), path: "/srv/sessions.db"}},
+	{"bolt:///srv/sessions.db?bucket=app1", target{scheme: lookupScheme("bolt"), path: "/srv/sessions.db", bucket: "app1"}},
+	{"sqlite:///srv/sessions.db", target{scheme: lookupScheme("sqlite"), path: "/srv/sessions.db"}},
+	{"sqlite:///srv/sessions.db?table=app_sessions", target{scheme: lookupScheme("sqlite"), path: "/srv/sessions.db", table: "app_sessions"}},
 
-	{"redis://127.0.0.1:6379/0", target{scheme: "redis", addrs: []string{"127.0.0.1:6379"}}},
-	{"redis://redis.internal", target{scheme: "redis", addrs: []string{"redis.internal:6379"}}},
-	{"redis://redis.internal/", target{scheme: "redis", addrs: []string{"redis.internal:6379"}}},
-	{"redis://:p%40ss@10.0.0.1:6380/3?prefix=app:", target{scheme: "redis", addrs: []string{"10.0.0.1:6380"}, password: "p@ss", db: 3, prefix: "app:"}},
-	{"redis://alice:pw@[::1]/2", target{scheme: "redis", addrs: []string{"[::1]:6379"}, username: "alice", password: "pw", db: 2}},
-	{"rediss://redis.example.com:6380/1", target{scheme: "rediss", addrs: []string{"redis.example.com:6380"}, db: 1, tls: true}},
-	{"redis+cluster://127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003", target{scheme: "redis+cluster", addrs: []string{"127.0.0.1:7001", "127.0.0.1:7002", "127.0.0.1:7003"}}},
-	{"redis+cluster://u:p@a,b:7002/?prefix={app}:", target{scheme: "redis+cluster", addrs: []string{"a:6379", "b:7002"}, username: "u", password: "p", prefix: "{app}:"}},
-	{"redis+sentinel://10.0.0.1:26379,10.0.0.2/mymaster", target{scheme: "redis+sentinel", addrs: []string{"10.0.0.1:26379", "10.0.0.2:26379"}, master: "mymaster"}},
-	{"redis+sentinel://:pw@s1/mymaster/4", target{scheme: "redis+sentinel", addrs: []string{"s1:26379"}, master: "mymaster", password: "pw", db: 4}},
-	{"memcache://127.0.0.1:11211", target{scheme: "memcache", addrs: []string{"127.0.0.1:11211"}}},
-	{"memcache://m1,m2:11212?prefix=app:", target{scheme: "memcache", addrs: []string{"m1:11211", "m2:11212"}, prefix: "app:"}},
+	{"redis://127.0.0.1:6379/0", target{scheme: lookupScheme("redis"), addrs: []string{"127.0.0.1:6379"}}},
+	{"redis://redis.internal", target{scheme: lookupScheme("redis"), addrs: []string{"redis.internal:6379"}}},
+	{"redis://redis.internal/", target{scheme: lookupScheme("redis"), addrs: []string{"redis.internal:6379"}}},
+	{"redis://:p%40ss@10.0.0.1:6380/3?namespace=app:", target{scheme: lookupScheme("redis"), addrs: []string{"10.0.0.1:6380"}, password: "p@ss", db: 3, namespace: "app:"}},
+	{"redis://alice:pw@[::1]/2", target{scheme: lookupScheme("redis"), addrs: []string{"[::1]:6379"}, username: "alice", password: "pw", db: 2}},
+	{"rediss://redis.example.com:6380/1", target{scheme: lookupScheme("rediss"), addrs: []string{"redis.example.com:6380"}, db: 1, tls: true}},
+	{"redis+cluster://127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003", target{scheme: lookupScheme("redis+cluster"), addrs: []string{"127.0.0.1:7001", "127.0.0.1:7002", "127.0.0.1:7003"}}},
+	{"redis+cluster://u:p@a,b:7002/?namespace={app}:", target{scheme: lookupScheme("redis+cluster"), addrs: []string{"a:6379", "b:7002"}, username: "u", password: "p", namespace: "{app}:"}},
+	{"redis+sentinel://10.0.0.1:26379,10.0.0.2/mymaster", target{scheme: lookupScheme("redis+sentinel"), addrs: []string{"10.0.0.1:26379", "10.0.0.2:26379"}, master: "mymaster"}},
+	{"redis+sentinel://:pw@s1/mymaster/4", target{scheme: lookupScheme("redis+sentinel"), addrs: []string{"s1:26379"}, master: "mymaster", password: "pw", db: 4}},
+	{"memcache://127.0.0.1:11211", target{scheme: lookupScheme("memcache"), addrs: []string{"127.0.0.1:11211"}}},
+	{"memcache://m1,m2:11212?namespace=app:", target{scheme: lookupScheme("memcache"), addrs: []string{"m1:11211", "m2:11212"}, namespace: "app:"}},
 
-	{"postgres://postgres@127.0.0.1:5432/test?sslmode=disable", target{scheme: "postgres", addrs: []string{"127.0.0.1:5432"}, username: "postgres"}},
-	{"postgresql://app:secret@db/app?table=app.sessions&sslmode=require", target{scheme: "postgres", addrs: []string{"db:5432"}, username: "app", password: "secret", table: "app.sessions"}},
-	{"postgres://app@db1,db2:5433/app", target{scheme: "postgres", addrs: []string{"db1:5432", "db2:5433"}, username: "app"}},
-	{"postgres:///app?host=/run/postgresql", target{scheme: "postgres"}},
+	{"postgres://postgres@127.0.0.1:5432/test?sslmode=disable", target{scheme: lookupScheme("postgres"), addrs: []string{"127.0.0.1:5432"}, username: "postgres"}},
+	{"postgresql://app:secret@db/app?table=app.sessions&sslmode=require", target{scheme: lookupScheme("postgres"), addrs: []string{"db:5432"}, username: "app", password: "secret", table: "app.sessions"}},
+	{"postgres://app@db1,db2:5433/app", target{scheme: lookupScheme("postgres"), addrs: []string{"db1:5432", "db2:5433"}, username: "app"}},
+	{"postgres:///app?host=/run/postgresql", target{scheme: lookupScheme("postgres")}},
 
-	{"mysql://root@127.0.0.1:3306/test", target{scheme: "mysql", addrs: []string{"127.0.0.1:3306"}, username: "root"}},
-	{"mysql://app:s%3Acret@db/app?table=app_sessions&tls=preferred", target{scheme: "mysql", addrs: []string{"db:3306"}, username: "app", password: "s:cret", table: "app_sessions"}},
+	{"mysql://root@127.0.0.1:3306/test", target{scheme: lookupScheme("mysql"), addrs: []string{"127.0.0.1:3306"}, username: "root"}},
+	{"mysql://app:s%3Acret@db/app?table=app_sessions&tls=preferred", target{scheme: lookupScheme("mysql"), addrs: []string{"db:3306"}, username: "app", password: "s:cret", table: "app_sessions"}},
 }
 
 func TestParse(t *testing.T) {
@@ -57,11 +57,11 @@ func TestParse(t *testing.T) {
 			w := tt.want
 			if got.scheme != w.scheme || got.path != w.path || !slices.Equal(got.addrs, w.addrs) ||
 				got.username != w.username || got.password != w.password || got.db != w.db ||
-				got.master != w.master || got.tls != w.tls || got.prefix != w.prefix ||
+				got.master != w.master || got.tls != w.tls || got.namespace != w.namespace ||
 				got.table != w.table || got.bucket != w.bucket {
 				t.Errorf("parse =\n%+v, want\n%+v", *got, w)
 			}
-			if (got.scheme == "postgres") != (got.pg != nil) || (got.scheme == "mysql") != (got.mysql != nil) {
+			if (got.scheme.Name == "postgres") != (got.pg != nil) || (got.scheme.Name == "mysql") != (got.mysql != nil) {
 				t.Errorf("driver config missing or extra: pg %v, mysql %v", got.pg != nil, got.mysql != nil)
 			}
 		})
@@ -133,7 +133,7 @@ var badURLTests = []struct {
 	{"redis://h/0/1", "want a database number"},
 	{"redis://a,b/0", "take one host"},
 	{"redis://h/0?db=1", "unknown parameter \"db\""},
-	{"redis://h/0?prefix=", "one non-empty value"},
+	{"redis://h/0?namespace=", "one non-empty value"},
 	{"redis://h /0", "white space"},
 	{"redis://h%zz/0", "bad host"},
 	{"redis://h/%zz", "path"},
@@ -211,7 +211,7 @@ func TestRedact(t *testing.T) {
 		{"redis://user@h/0", "redis://user@h/0"},
 		{"mysql://root:p@ss@h/db", "mysql://root:xxxxx@h/db"},
 		{"postgres://a:b@h/db?sslmode=disable&password=c", "postgres://a:xxxxx@h/db?sslmode=disable&password=xxxxx"},
-		{"redis+sentinel://u:p@s1,s2/m?prefix=a@b", "redis+sentinel://u:xxxxx@s1,s2/m?prefix=a@b"},
+		{"redis+sentinel://u:p@s1,s2/m?namespace=a@b", "redis+sentinel://u:xxxxx@s1,s2/m?namespace=a@b"},
 	} {
 		if got := Redact(tt.in); got != tt.want {
 			t.Errorf("Redact(%q) = %q, want %q", tt.in, got, tt.want)
@@ -228,7 +228,7 @@ func TestParseMaxConns(t *testing.T) {
 		{"sqlite:///srv/s.db?max_conns=1", 1},
 		{"redis://h/0?max_conns=50", 50},
 		{"rediss://h/0", DefaultMaxConns},
-		{"redis+cluster://a,b?max_conns=7&prefix=p", 7},
+		{"redis+cluster://a,b?max_conns=7&namespace=p", 7},
 		{"redis+sentinel://s1/m?max_conns=3", 3},
 		{"memcache://m1?max_conns=64", 64},
 		{"postgres://app@db/app?sslmode=disable&max_conns=20", 20},

@@ -9,7 +9,7 @@ import (
 
 var deleteCommand = &command{
 	name:    "delete",
-	args:    "[-prefix P] [-json] -store URL SESSION...",
+	args:    "[-key-prefix P] [-json] -store URL SESSION...",
 	summary: "delete sessions: their cookies are worthless from then on",
 	help: `
 Delete deletes each SESSION from the store (and from its user's index), at
@@ -40,7 +40,7 @@ type deleted struct {
 
 func (c *cli) delete(ctx context.Context, f *commonFlags, args []string) error {
 	for _, arg := range args {
-		if err := checkSessionArg(f.prefix, arg); err != nil {
+		if err := checkSessionArg(f.keyPrefix, arg); err != nil {
 			return err
 		}
 	}
@@ -72,7 +72,7 @@ func (c *cli) delete(ctx context.Context, f *commonFlags, args []string) error {
 
 // deleteOne deletes the session, or corrupt record, that arg names.
 func (c *cli) deleteOne(ctx context.Context, f *commonFlags, o *opened, arg string) (deleted, error) {
-	key, err := o.resolve(ctx, f.prefix, arg)
+	key, err := o.resolve(ctx, f.keyPrefix, arg)
 	if err != nil {
 		return deleted{}, err
 	}

@@ -12,30 +12,53 @@
 // Every command takes the store as a URL in -store, or in the environment
 // variable KVSESSION_STORE:
 //
-//	mem:                                           (this process only: useless here)
-//	file:///abs/dir                                a directory of files
-//	bolt:///abs/file.db[?bucket=kvsession]         a bbolt file
+//	mem:                                           memstore, in this process only
+//	file:///abs/dir                                filestore, a directory of files
+//	bolt:///abs/file.db[?bucket=kvsession]         boltstore, a bbolt file
 //	sqlite:///abs/file.db[?table=kvsession_sessions]
-//	redis://[user:pass@]host[:6379][/db][?prefix=kvsession:]
-//	rediss://...                                   Redis over TLS
-//	redis+cluster://host:port,host:port[?prefix=...]
-//	redis+sentinel://host:port,host:port/master[/db][?prefix=...]
-//	memcache://host[:11211][,host...][?prefix=...]
-//	postgres://user[:pass]@host[:5432]/db[?sslmode=...&table=...]
-//	mysql://user[:pass]@host[:3306]/db[?table=...]
+//	                                               sqlitestore (modernc.org/sqlite)
+//	redis://[user:pass@]host[:6379][/db]           redisstore, one server
+//	rediss://[user:pass@]host[:6379][/db]          the same over TLS
+//	redis+cluster://[user:pass@]host:port,host:port
+//	                                               redisstore on a Redis Cluster
+//	redis+sentinel://[user:pass@]host:port,host:port/master[/db]
+//	                                               redisstore on the primary that
+//	                                               Sentinel names
+//	memcache://host[:11211][,host:port...]         memcachestore
+//	postgres://user[:pass]@host[:5432]/db[?sslmode=disable]
+//	                                               pgstore (pgx); postgresql:// too
+//	mysql://user[:pass]@host[:3306]/db             mysqlstore (go-sql-driver/mysql)
 //
-// Paths are absolute. The prefix, table and bucket parameters match the
-// store's options in the application, if it changed them. -prefix names the
-// application's kvsession.Config.KeyPrefix (none by default), which tells its
-// sessions apart from those of other applications sharing the store.
+//	Parameters (a scheme refuses any it does not take):
+//
+//	namespace (redis, rediss, redis+cluster, redis+sentinel, memcache): the
+//	    store's own namespace, put before every key it writes (redisstore,
+//	    memcachestore Options.Namespace; default kvsession:)
+//	table (sqlite, postgres, mysql): the session table (Options.Table)
+//	bucket (bolt): the top-level bucket (boltstore Options.Bucket)
+//	max_conns (sqlite, redis, rediss, redis+cluster, redis+sentinel, memcache,
+//	    postgres, mysql): the most connections the store's pool opens at once, 1 to
+//	    10000 (default 10; 1 for sqlite)
+//
+//	postgres and mysql pass any other parameter to their driver.
+//
+// Paths are absolute; mem: is useless here (its sessions live in one
+// process). The namespace, table and bucket parameters are the store's:
+// give the options the application gives its store, if it changed them.
+// -key-prefix is the application's:
+// its kvsession.Config.KeyPrefix (none by default), which starts the store
+// key of each of its sessions, so that applications sharing a store keep
+// apart. With the defaults on both sides, the tool reads the application's
+// sessions.
 //
 // Sessions are named by the ID that list shows (the start of the hash of the
 // session ID that the store keeps: it cannot be turned into a cookie), or by
 // their full store key (list -json shows it).
 //
-// The tool needs no signing key and no setting of the application but its
-// key prefix: each record carries its own deadlines (absolute and idle), so
-// what it shows and counts is exact.
+// The tool needs no signing secret and no setting of the application but its
+// key prefix (and, for cleanup and revoke, -no-store-ttl if the application
+// sets Config.NoStoreTTL): each record carries its own deadlines (absolute
+// and idle), so what it shows and counts is exact.
 //
 // Read-only commands (list, show, stats, cleanup -dry-run) change nothing:
 // they open file stores, bolt and SQLite files read-only, and a directory
@@ -63,7 +86,7 @@
 //
 // # kvsession list
 //
-//	kvsession list [-user U [-prune]] [-corrupt] [-prefix P] [-json] -store URL
+//	kvsession list [-user U [-prune]] [-corrupt] [-key-prefix P] [-json] -store URL
 //
 // List prints the live sessions of the store: their ID, user, creation, last
 // activity, expiry and user agent, oldest first. With -user it lists only
@@ -77,7 +100,7 @@
 // List changes nothing: with -user it leaves the index entries of sessions
 // that have ended in place, unless -prune asks it to remove them.
 //
-// With -corrupt it lists instead the records under the prefix that do not
+// With -corrupt it lists instead the records under the key prefix that do not
 // decode (the application treats them as missing), by ID and store key, for
 // delete.
 //
@@ -92,8 +115,8 @@
 //	  	deprecated and ignored: records carry their idle deadline
 //	-json
 //	  	print JSON instead of a table
-//	-prefix prefix
-//	  	the application's key prefix (kvsession.Config.KeyPrefix)
+//	-key-prefix string
+//	  	the application's kvsession.Config.KeyPrefix, which starts its store keys (default none)
 //	-prune
 //	  	with -user, remove the index entries of sessions that have ended (a write)
 //	-store URL
@@ -105,7 +128,7 @@
 //
 // # kvsession show
 //
-//	kvsession show [-prefix P] [-json] -store URL SESSION
+//	kvsession show [-key-prefix P] [-json] -store URL SESSION
 //
 // Show prints what the store holds about one session: its user, creation,
 // last activity, expiry (the sooner of its absolute and idle deadlines, from
@@ -123,8 +146,8 @@
 //	  	deprecated and ignored: records carry their idle deadline
 //	-json
 //	  	print JSON instead of a table
-//	-prefix prefix
-//	  	the application's key prefix (kvsession.Config.KeyPrefix)
+//	-key-prefix string
+//	  	the application's kvsession.Config.KeyPrefix, which starts its store keys (default none)
 //	-store URL
 //	  	store URL (default $KVSESSION_STORE)
 //	-timeout duration
@@ -132,7 +155,7 @@
 //
 // # kvsession delete
 //
-//	kvsession delete [-prefix P] [-json] -store URL SESSION...
+//	kvsession delete [-key-prefix P] [-json] -store URL SESSION...
 //
 // Delete deletes each SESSION from the store (and from its user's index), at
 // once: the next request that presents its cookie, on any instance of the
@@ -147,8 +170,8 @@
 //
 //	-json
 //	  	print JSON instead of a table
-//	-prefix prefix
-//	  	the application's key prefix (kvsession.Config.KeyPrefix)
+//	-key-prefix string
+//	  	the application's kvsession.Config.KeyPrefix, which starts its store keys (default none)
 //	-store URL
 //	  	store URL (default $KVSESSION_STORE)
 //	-timeout duration
@@ -156,7 +179,7 @@
 //
 // # kvsession cleanup
 //
-//	kvsession cleanup [-dry-run] [-prefix P] [-json] -store URL
+//	kvsession cleanup [-dry-run] [-key-prefix P] [-no-store-ttl] [-json] -store URL
 //
 // Cleanup deletes the expired records of stores whose engine does not drop
 // them by itself (file, bolt, sqlite, postgres, mysql), in batches, and prints
@@ -165,16 +188,25 @@
 // (kvsession.Admin.CleanupEvery). Redis and memcached expire records by
 // themselves: there is nothing to do, and cleanup says so.
 //
-// Before the sweep, cleanup walks the records under -prefix to count the
+// With -no-store-ttl, for an application that sets kvsession.Config.NoStoreTTL
+// (its records carry no store TTL), cleanup instead walks the records under
+// -key-prefix and deletes each one that its own deadlines say has expired,
+// on every store that can list its keys, Redis included (memcached cannot
+// be walked: it evicts what it must).
+//
+// Before deleting, cleanup walks the records under -key-prefix to count the
 // expired ones (the total its progress reports) and the corrupt ones, which
 // a sweep may leave: delete removes them.
 //
 // With -dry-run it deletes nothing and changes nothing: it opens the store
-// read-only, walks the records under -prefix and counts, exactly, the expired
-// sessions and revocation marks (what a real run deletes, for an application
-// alone in its store) and, apart, the corrupt records.
+// read-only, walks the records under -key-prefix and counts, exactly, the
+// expired sessions and revocation marks (what a real run deletes, for an
+// application alone in its store) and, apart, the corrupt records.
 //
-// A long run reports its progress on standard error every few seconds.
+// A long run reports its progress on standard error every few seconds: the
+// records read while counting, then the records deleted so far, of the
+// expired ones found. A store's own sweep (without -no-store-ttl) reports
+// its count only when done.
 //
 // Flags:
 //
@@ -182,8 +214,10 @@
 //	  	count the expired records without deleting them
 //	-json
 //	  	print JSON instead of a table
-//	-prefix prefix
-//	  	the application's key prefix (kvsession.Config.KeyPrefix)
+//	-key-prefix string
+//	  	the application's kvsession.Config.KeyPrefix, which starts its store keys (default none)
+//	-no-store-ttl
+//	  	the application sets kvsession.Config.NoStoreTTL: walk the records and delete the expired ones, on every store that can list them
 //	-store URL
 //	  	store URL (default $KVSESSION_STORE)
 //	-timeout duration
@@ -191,16 +225,17 @@
 //
 // # kvsession stats
 //
-//	kvsession stats [-prefix P] [-json] -store URL
+//	kvsession stats [-key-prefix P] [-json] -store URL
 //
-// Stats walks the records of the store under -prefix and prints how many
+// Stats walks the records of the store under -key-prefix and prints how many
 // sessions are live, how many bytes their records take, how many expire
 // within the hour, and, counted apart, the sessions that have expired but
 // are still in the store (waiting for cleanup), the records that are corrupt
 // (they do not decode: the application treats them as missing and reports
 // them), and the users' revocation marks. Each record's own deadlines decide
 // what has expired, so the counts are exact. Redis drops expired records by
-// itself: there, 0 expired is exact. Memcached cannot be walked.
+// itself (unless the application sets Config.NoStoreTTL): there, 0 expired
+// is exact. Memcached cannot be walked.
 //
 // Stats changes nothing. A long run reports its progress on standard error
 // every few seconds.
@@ -209,8 +244,8 @@
 //
 //	-json
 //	  	print JSON instead of a table
-//	-prefix prefix
-//	  	the application's key prefix (kvsession.Config.KeyPrefix)
+//	-key-prefix string
+//	  	the application's kvsession.Config.KeyPrefix, which starts its store keys (default none)
 //	-store URL
 //	  	store URL (default $KVSESSION_STORE)
 //	-timeout duration
@@ -218,18 +253,26 @@
 //
 // # kvsession revoke
 //
-//	kvsession revoke -user U [-prefix P] [-json] -store URL
+//	kvsession revoke -user U [-key-prefix P] [-no-store-ttl] [-json] -store URL
 //
 // Revoke deletes every session of user U, found through the store's user
 // index: the user is logged out of every device at once, on every instance
 // of the application.
 //
+// It also writes the user's revocation mark, which ends any session of the
+// user written meanwhile; the mark expires with the sessions it concerns.
+// With -no-store-ttl (the application sets kvsession.Config.NoStoreTTL) the
+// mark, like the sessions, carries its deadline only in its value, for
+// cleanup to remove.
+//
 // Flags:
 //
 //	-json
 //	  	print JSON instead of a table
-//	-prefix prefix
-//	  	the application's key prefix (kvsession.Config.KeyPrefix)
+//	-key-prefix string
+//	  	the application's kvsession.Config.KeyPrefix, which starts its store keys (default none)
+//	-no-store-ttl
+//	  	the application sets kvsession.Config.NoStoreTTL: write the revocation mark without a store TTL
 //	-store URL
 //	  	store URL (default $KVSESSION_STORE)
 //	-timeout duration

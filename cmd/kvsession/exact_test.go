@@ -83,7 +83,7 @@ func TestCorruptRecords(t *testing.T) {
 				t.Errorf("list does not say it left out a corrupt record: %q", errOut)
 			}
 			if b.sweeps {
-				if out := mustRun(t, "cleanup", "-dry-run", "-store", u); !strings.Contains(out, "dry run: 0 expired records") || !strings.Contains(out, "1 corrupt record under prefix") {
+				if out := mustRun(t, "cleanup", "-dry-run", "-store", u); !strings.Contains(out, "dry run: 0 expired records") || !strings.Contains(out, "1 corrupt record under key prefix") {
 					t.Errorf("cleanup -dry-run:\n%s", out)
 				}
 			}

@@ -15,7 +15,7 @@ import (
 
 var listCommand = &command{
 	name:    "list",
-	args:    "[-user U [-prune]] [-corrupt] [-prefix P] [-json] -store URL",
+	args:    "[-user U [-prune]] [-corrupt] [-key-prefix P] [-json] -store URL",
 	summary: "list the sessions in a store, or those of one user",
 	help: `
 List prints the live sessions of the store: their ID, user, creation, last
@@ -30,7 +30,7 @@ the record itself.
 List changes nothing: with -user it leaves the index entries of sessions
 that have ended in place, unless -prune asks it to remove them.
 
-With -corrupt it lists instead the records under the prefix that do not
+With -corrupt it lists instead the records under the key prefix that do not
 decode (the application treats them as missing), by ID and store key, for
 delete.
 
@@ -133,7 +133,7 @@ func (c *cli) list(ctx context.Context, f *commonFlags, user string, prune, corr
 	return tw.Flush()
 }
 
-// listCorrupt prints the records under the prefix that do not decode.
+// listCorrupt prints the records under the key prefix that do not decode.
 func (c *cli) listCorrupt(ctx context.Context, f *commonFlags, o *opened) error {
 	if _, ok := o.store.(kvsession.Lister); !ok {
 		return fmt.Errorf("this store cannot list its keys: %w", errors.ErrUnsupported)

@@ -72,7 +72,7 @@ func lookup(name string) *command {
 	return nil
 }
 
-const overview = `kvsession inspects and manages the sessions of applications that use
+const overviewHead = `kvsession inspects and manages the sessions of applications that use
 github.com/kvsession/kvsession, in any of its stores, while their users are
 away: list them, show one, delete one, revoke all of a user's sessions,
 clean up expired ones, count them.
@@ -84,30 +84,26 @@ Usage:
 Every command takes the store as a URL in -store, or in the environment
 variable KVSESSION_STORE:
 
-	mem:                                           (this process only: useless here)
-	file:///abs/dir                                a directory of files
-	bolt:///abs/file.db[?bucket=kvsession]         a bbolt file
-	sqlite:///abs/file.db[?table=kvsession_sessions]
-	redis://[user:pass@]host[:6379][/db][?prefix=kvsession:]
-	rediss://...                                   Redis over TLS
-	redis+cluster://host:port,host:port[?prefix=...]
-	redis+sentinel://host:port,host:port/master[/db][?prefix=...]
-	memcache://host[:11211][,host...][?prefix=...]
-	postgres://user[:pass]@host[:5432]/db[?sslmode=...&table=...]
-	mysql://user[:pass]@host[:3306]/db[?table=...]
+`
 
-Paths are absolute. The prefix, table and bucket parameters match the
-store's options in the application, if it changed them. -prefix names the
-application's kvsession.Config.KeyPrefix (none by default), which tells its
-sessions apart from those of other applications sharing the store.
+const overviewTail = `
+Paths are absolute; mem: is useless here (its sessions live in one
+process). The namespace, table and bucket parameters are the store's:
+give the options the application gives its store, if it changed them.
+-key-prefix is the application's:
+its kvsession.Config.KeyPrefix (none by default), which starts the store
+key of each of its sessions, so that applications sharing a store keep
+apart. With the defaults on both sides, the tool reads the application's
+sessions.
 
 Sessions are named by the ID that list shows (the start of the hash of the
 session ID that the store keeps: it cannot be turned into a cookie), or by
 their full store key (list -json shows it).
 
-The tool needs no signing key and no setting of the application but its
-key prefix: each record carries its own deadlines (absolute and idle), so
-what it shows and counts is exact.
+The tool needs no signing secret and no setting of the application but its
+key prefix (and, for cleanup and revoke, -no-store-ttl if the application
+sets Config.NoStoreTTL): each record carries its own deadlines (absolute
+and idle), so what it shows and counts is exact.
 
 Read-only commands (list, show, stats, cleanup -dry-run) change nothing:
 they open file stores, bolt and SQLite files read-only, and a directory
@@ -127,7 +123,14 @@ The commands:
 
 // usage writes the overview and the list of commands.
 func (c *cli) usage(w io.Writer) {
-	fmt.Fprint(w, overview)
+	fmt.Fprint(w, overviewHead)
+	for line := range strings.SplitSeq(strings.TrimSuffix(storeurl.Synopsis(), "\n"), "\n") {
+		if line != "" {
+			line = "\t" + line
+		}
+		fmt.Fprintln(w, line)
+	}
+	fmt.Fprint(w, overviewTail)
 	fmt.Fprintln(w)
 	width := 0
 	for _, cmd := range commands {
@@ -174,6 +177,10 @@ func (c *cli) main(ctx context.Context, args []string) int {
 		fmt.Fprintf(c.stderr, "kvsession: unknown command %q; run \"kvsession help\"\n", name)
 		return exitUsage
 	}
+	if msg := renamedFlag(args); msg != "" {
+		fmt.Fprintf(c.stderr, "kvsession %s: %s\n", cmd.name, msg)
+		return exitUsage
+	}
 	fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
 	fs.Usage = func() {} // -h prints the whole help below; errors a short usage
@@ -195,6 +202,29 @@ func (c *cli) main(ctx context.Context, args []string) int {
 		return exitFail
 	}
 	return exitOK
+}
+
+// renamedFlags are flags that a later name replaced, with what to say.
+var renamedFlags = map[string]string{
+	"prefix": "-prefix is now -key-prefix (the application's kvsession.Config.KeyPrefix); the store's own namespace is the store URL's namespace= parameter",
+}
+
+// renamedFlag returns the message for the first renamed flag in args
+// (before any "--"), or "".
+func renamedFlag(args []string) string {
+	for _, arg := range args {
+		if arg == "--" {
+			return ""
+		}
+		if !strings.HasPrefix(arg, "-") {
+			continue
+		}
+		name, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(arg, "-"), "-"), "=")
+		if msg, ok := renamedFlags[name]; ok {
+			return msg
+		}
+	}
+	return ""
 }
 
 // parseInterspersed parses flags that may come before, between or after
@@ -232,19 +262,26 @@ func usagef(format string, args ...any) error {
 
 // commonFlags are the flags of every command.
 type commonFlags struct {
-	store   string
-	prefix  string
-	json    bool
-	timeout time.Duration
+	store      string
+	keyPrefix  string
+	noStoreTTL bool // set by the commands that take -no-store-ttl
+	json       bool
+	timeout    time.Duration
 }
 
 func (c *cli) commonFlags(fs *flag.FlagSet) *commonFlags {
 	f := &commonFlags{}
 	fs.StringVar(&f.store, "store", c.getenv("KVSESSION_STORE"), "store `URL` (default $KVSESSION_STORE)")
-	fs.StringVar(&f.prefix, "prefix", "", "the application's key `prefix` (kvsession.Config.KeyPrefix)")
+	fs.StringVar(&f.keyPrefix, "key-prefix", "", "the application's kvsession.Config.KeyPrefix, which starts its store keys (default none)")
 	fs.BoolVar(&f.json, "json", false, "print JSON instead of a table")
 	fs.DurationVar(&f.timeout, "timeout", storeurl.DefaultTimeout, "how long to wait for the store's server, or for a locked bolt file")
 	return f
+}
+
+// noStoreTTLFlag defines -no-store-ttl, for the commands whose results
+// depend on it.
+func noStoreTTLFlag(fs *flag.FlagSet, f *commonFlags, why string) {
+	fs.BoolVar(&f.noStoreTTL, "no-store-ttl", false, "the application sets kvsession.Config.NoStoreTTL: "+why)
 }
 
 // opened is a store opened by a command, with the Admin that reads and
@@ -269,22 +306,29 @@ func (c *cli) open(ctx context.Context, f *commonFlags, readOnly bool) (*opened,
 	if err != nil {
 		return nil, err
 	}
-	// No signing key, no guess of the application's lifetime: every record
-	// carries its own deadlines.
+	admin, err := c.newAdmin(store, f, readOnly)
+	if err != nil {
+		closer.Close()
+		return nil, err
+	}
+	return &opened{store: store, admin: admin, closer: closer}, nil
+}
+
+// newAdmin returns the Admin of the flags' application on store.
+func (c *cli) newAdmin(store kvsession.Store, f *commonFlags, readOnly bool) (*kvsession.Admin, error) {
+	// No signing secret, no guess of the application's lifetime: every
+	// record carries its own deadlines.
 	admin, err := kvsession.NewAdmin(store, kvsession.AdminConfig{
-		KeyPrefix:    f.prefix,
+		KeyPrefix:    f.keyPrefix,
+		NoStoreTTL:   f.noStoreTTL,
 		ReadOnly:     readOnly,
 		StoreTimeout: max(f.timeout, time.Second),
 		Logger:       slog.New(slog.DiscardHandler),
 	})
-	if err != nil {
-		closer.Close()
-		if errors.Is(err, kvsession.ErrInvalidConfig) {
-			return nil, &usageError{err.Error()}
-		}
-		return nil, err
+	if errors.Is(err, kvsession.ErrInvalidConfig) {
+		return nil, &usageError{err.Error()}
 	}
-	return &opened{store: store, admin: admin, closer: closer}, nil
+	return admin, err
 }
 
 // noArgs checks that a command got no positional arguments.

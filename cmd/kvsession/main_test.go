@@ -204,11 +204,11 @@ var backends = []backend{
 				client.Del(ctx, iter.Val())
 			}
 		})
-		return "redis://" + addr + "/0?prefix=" + url.QueryEscape(prefix)
+		return "redis://" + addr + "/0?namespace=" + url.QueryEscape(prefix)
 	}, true, false},
 	{"memcache", func(t *testing.T) string {
 		addr := storetest.ServerEnv(t, "KVSESSION_TEST_MEMCACHE_ADDR")
-		return "memcache://" + addr + "?prefix=" + unique("kvsession-cli-test-") + ":"
+		return "memcache://" + addr + "?namespace=" + unique("kvsession-cli-test-") + ":"
 	}, false, false},
 	{"postgres", func(t *testing.T) string {
 		dsn := storetest.ServerEnv(t, "KVSESSION_TEST_POSTGRES_DSN")
@@ -448,7 +448,7 @@ func TestUsageErrors(t *testing.T) {
 	mustFail(t, exitUsage, "is not a session ID", "delete", "-store", dir, "s:not/a/key")
 	mustFail(t, exitUsage, "missing -user", "revoke", "-store", dir)
 	mustFail(t, exitUsage, `unexpected argument "x"`, "list", "-store", dir, "x")
-	mustFail(t, exitUsage, "KeyPrefix", "list", "-store", dir, "-prefix", strings.Repeat("p", 101))
+	mustFail(t, exitUsage, "KeyPrefix", "list", "-store", dir, "-key-prefix", strings.Repeat("p", 101))
 	mustFail(t, exitFail, "cannot connect", "list", "-store", "redis://"+down+"/0")
 	mustFail(t, exitFail, "cannot connect", "revoke", "-user", "x", "-store", "postgres://u:hunter2@"+down+"/db")
 	mustFail(t, exitFail, "no such directory", "list", "-store", dir+"/missing")

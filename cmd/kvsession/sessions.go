@@ -190,7 +190,7 @@ type walkCounts struct {
 	markExp int64 // expired revocation marks
 }
 
-// walk walks the sessions under the prefix with o.admin.Walk, counting
+// walk walks the sessions under the key prefix with o.admin.Walk, counting
 // each kind in n, and calls fn with each live session's info and entry.
 func (o *opened) walk(ctx context.Context, n *walkCounts, fn func(kvsession.SessionInfo, kvsession.Entry) error) error {
 	if _, ok := o.store.(kvsession.Lister); !ok {

@@ -14,7 +14,7 @@ import (
 
 var showCommand = &command{
 	name:    "show",
-	args:    "[-prefix P] [-json] -store URL SESSION",
+	args:    "[-key-prefix P] [-json] -store URL SESSION",
 	summary: "show one session's metadata and values",
 	help: `
 Show prints what the store holds about one session: its user, creation,
@@ -39,7 +39,7 @@ Show changes nothing.`,
 }
 
 func (c *cli) show(ctx context.Context, f *commonFlags, arg string) error {
-	if err := checkSessionArg(f.prefix, arg); err != nil {
+	if err := checkSessionArg(f.keyPrefix, arg); err != nil {
 		return err
 	}
 	o, err := c.open(ctx, f, true)
@@ -47,7 +47,7 @@ func (c *cli) show(ctx context.Context, f *commonFlags, arg string) error {
 		return err
 	}
 	defer o.Close()
-	key, err := o.resolve(ctx, f.prefix, arg)
+	key, err := o.resolve(ctx, f.keyPrefix, arg)
 	if err != nil {
 		return err
 	}

@@ -11,17 +11,18 @@ import (
 
 var statsCommand = &command{
 	name:    "stats",
-	args:    "[-prefix P] [-json] -store URL",
+	args:    "[-key-prefix P] [-json] -store URL",
 	summary: "count the sessions, their bytes, and the expired and corrupt records",
 	help: `
-Stats walks the records of the store under -prefix and prints how many
+Stats walks the records of the store under -key-prefix and prints how many
 sessions are live, how many bytes their records take, how many expire
 within the hour, and, counted apart, the sessions that have expired but
 are still in the store (waiting for cleanup), the records that are corrupt
 (they do not decode: the application treats them as missing and reports
 them), and the users' revocation marks. Each record's own deadlines decide
 what has expired, so the counts are exact. Redis drops expired records by
-itself: there, 0 expired is exact. Memcached cannot be walked.
+itself (unless the application sets Config.NoStoreTTL): there, 0 expired
+is exact. Memcached cannot be walked.
 
 Stats changes nothing. A long run reports its progress on standard error
 every few seconds.`,

@@ -61,7 +61,7 @@ func newRedis(t testing.TB) kvsession.Store {
 			}
 		}
 	})
-	kv, err := redisstore.New(c, &redisstore.Options{Prefix: prefix})
+	kv, err := redisstore.New(c, &redisstore.Options{Namespace: prefix})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -532,7 +532,7 @@ func TestTwoInstancesShareRedis(t *testing.T) {
 
 	var srvs []*httptest.Server
 	for range 2 {
-		store, closer, err := storeurl.Open(t.Context(), "redis://"+addr+"/0?prefix="+url.QueryEscape(prefix), storeurl.Options{})
+		store, closer, err := storeurl.Open(t.Context(), "redis://"+addr+"/0?namespace="+url.QueryEscape(prefix), storeurl.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

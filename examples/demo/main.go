@@ -19,7 +19,7 @@
 //
 // Usage:
 //
-//	demo [-addr host:port] [-store URL] [-data dir] [-secret keys] [-tls-cert file -tls-key file]
+//	demo [-addr host:port] [-store URL] [-data dir] [-secret secrets] [-tls-cert file -tls-key file]
 //
 // The flags:
 //
@@ -28,19 +28,19 @@
 //	           file store in the -data directory); see the storeurl package
 //	-data      directory of the default store and its generated secret
 //	           (default ./kvsession-demo-data)
-//	-secret    the signing keys, as KVSESSION_SECRET
+//	-secret    the signing secrets, as KVSESSION_SECRET
 //	-tls-cert, -tls-key
 //	           serve HTTPS with this certificate and key: cookies are then
 //	           Secure, with the __Host- prefix
 //
-// The signing keys come from -secret or else the environment variable
-// KVSESSION_SECRET: a comma-separated list of keys of at least 32 bytes
-// each; the first signs new cookies and all of them verify, so a new key
-// can be put first while the old one is kept until its cookies expire.
-// With the default store and no keys given, a key is generated once and
-// kept, mode 0600, in the data directory, so that restarts keep sessions
-// valid. With another store (mem: apart) a key must be given, since every
-// instance that shares the store must share it; run two instances on one
+// The signing secrets come from -secret or else the environment variable
+// KVSESSION_SECRET: a comma-separated list of secrets of at least 32 bytes
+// each; the first signs new cookies and all of them verify, so a new
+// secret can be put first while the old one is kept until its cookies
+// expire. With the default store and no secret given, one is generated
+// once and kept, mode 0600, in the data directory, so that restarts keep
+// sessions valid. With another store (mem: apart) a secret must be given,
+// since every instance that shares the store must share it; run two instances on one
 // Redis with:
 //
 //	export KVSESSION_SECRET=$(head -c 32 /dev/urandom | base64)
@@ -94,10 +94,10 @@ const (
 	exitUsage = 2 // bad flags, a bad store URL, a missing secret
 )
 
-// minKeyLen is the shortest signing key kvsession accepts.
-const minKeyLen = 32
+// minSecretLen is the shortest signing secret kvsession accepts.
+const minSecretLen = 32
 
-// secretFile is the generated key's name in the data directory.
+// secretFile is the generated secret's name in the data directory.
 const secretFile = "secret"
 
 // run serves the demo until ctx is cancelled and returns the exit status.
@@ -109,11 +109,11 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 	addr := fset.String("addr", "127.0.0.1:8080", "address to listen on")
 	storeURL := fset.String("store", "", "store URL, such as redis://127.0.0.1:6379/0 (default: the file store in the -data directory)")
 	dataDir := fset.String("data", "kvsession-demo-data", "directory of the default file store and its generated secret")
-	secret := fset.String("secret", "", "comma-separated signing keys, each at least 32 bytes, the first signing (default $KVSESSION_SECRET, which other local users cannot see in the process list)")
+	secret := fset.String("secret", "", "comma-separated signing secrets, each at least 32 bytes, the first signing (default $KVSESSION_SECRET, which other local users cannot see in the process list)")
 	tlsCert := fset.String("tls-cert", "", "TLS certificate file: serve HTTPS, with Secure cookies")
 	tlsKey := fset.String("tls-key", "", "TLS key file, with -tls-cert")
 	fset.Usage = func() {
-		fmt.Fprintf(stderr, "usage: demo [-addr host:port] [-store URL] [-data dir] [-secret keys] [-tls-cert file -tls-key file]\n\n")
+		fmt.Fprintf(stderr, "usage: demo [-addr host:port] [-store URL] [-data dir] [-secret secrets] [-tls-cert file -tls-key file]\n\n")
 		fset.PrintDefaults()
 	}
 	if err := fset.Parse(args); err != nil {
@@ -135,14 +135,14 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 	}
 	secure := *tlsCert != ""
 
-	keySource := *secret
-	if keySource == "" {
-		keySource = os.Getenv("KVSESSION_SECRET")
+	secretSource := *secret
+	if secretSource == "" {
+		secretSource = os.Getenv("KVSESSION_SECRET")
 	}
-	var keys [][]byte
-	if keySource != "" {
+	var secrets [][]byte
+	if secretSource != "" {
 		var err error
-		if keys, err = parseKeys(keySource); err != nil {
+		if secrets, err = parseSecrets(secretSource); err != nil {
 			return fail(exitUsage, "%v", err)
 		}
 	}
@@ -160,27 +160,27 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return fail(exitFail, "data directory: %v", err)
 		}
-		if keys == nil {
-			key, created, err := loadOrCreateKey(filepath.Join(dir, secretFile))
+		if secrets == nil {
+			secret, created, err := loadOrCreateSecret(filepath.Join(dir, secretFile))
 			if err != nil {
 				return fail(exitFail, "%v", err)
 			}
 			if created {
-				logger.Info("generated a signing key; restarts keep sessions valid while it stays", "file", filepath.Join(dir, secretFile))
+				logger.Info("generated a signing secret; restarts keep sessions valid while it stays", "file", filepath.Join(dir, secretFile))
 			}
-			keys = [][]byte{key}
+			secrets = [][]byte{secret}
 		}
 		name = (&url.URL{Scheme: "file", Path: filepath.Join(dir, "sessions")}).String()
 	} else {
 		name = *storeURL
-		if keys == nil {
+		if secrets == nil {
 			if !strings.EqualFold(strings.TrimSuffix(*storeURL, "//"), "mem:") {
-				return fail(exitUsage, "-store %s needs a signing key shared by every instance: set KVSESSION_SECRET (or -secret) to one or more comma-separated keys of at least %d bytes",
-					storeurl.Redact(*storeURL), minKeyLen)
+				return fail(exitUsage, "-store %s needs a signing secret shared by every instance: set KVSESSION_SECRET (or -secret) to one or more comma-separated secrets of at least %d bytes",
+					storeurl.Redact(*storeURL), minSecretLen)
 			}
-			key := make([]byte, minKeyLen)
-			rand.Read(key)
-			keys = [][]byte{key} // mem: lives and dies with this process, and so may its key
+			secret := make([]byte, minSecretLen)
+			rand.Read(secret)
+			secrets = [][]byte{secret} // mem: lives and dies with this process, and so may its secret
 		}
 	}
 	store, closer, err := storeurl.Open(ctx, name, storeurl.Options{CreateSchema: true})
@@ -197,7 +197,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 		return fail(exitFail, "metrics: %v", err)
 	}
 	app, err := demoapp.New(tel.obs.Store(store), demoapp.Config{
-		Secrets:   keys,
+		Secrets:   secrets,
 		Secure:    secure,
 		StoreName: storeurl.Redact(name),
 		Logger:    logger,
@@ -223,7 +223,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	scheme, cookies := "http", "not Secure: plain HTTP, so Config.InsecureCookie is set; use it on loopback only, or pass -tls-cert and -tls-key"
+	scheme, cookies := "http", "not Secure: plain HTTP, so Config.InsecureCookie is set; use it on loopback only, or pass -tls-cert and -tls-secret"
 	if secure {
 		scheme, cookies = "https", "Secure, __Host- prefix"
 	}
@@ -254,48 +254,48 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 	return 0
 }
 
-// parseKeys splits a comma-separated list of signing keys.
-func parseKeys(s string) ([][]byte, error) {
-	var keys [][]byte
+// parseSecrets splits a comma-separated list of signing secrets.
+func parseSecrets(s string) ([][]byte, error) {
+	var secrets [][]byte
 	for i, k := range strings.Split(s, ",") {
 		k = strings.TrimSpace(k)
-		if len(k) < minKeyLen {
-			return nil, fmt.Errorf("signing key %d is %d bytes, want at least %d (for example: head -c 32 /dev/urandom | base64)", i+1, len(k), minKeyLen)
+		if len(k) < minSecretLen {
+			return nil, fmt.Errorf("signing secret %d is %d bytes, want at least %d (for example: head -c 32 /dev/urandom | base64)", i+1, len(k), minSecretLen)
 		}
-		keys = append(keys, []byte(k))
+		secrets = append(secrets, []byte(k))
 	}
-	return keys, nil
+	return secrets, nil
 }
 
-// loadOrCreateKey reads the signing key kept in path, or creates one: 32
+// loadOrCreateSecret reads the signing secret kept in path, or creates one: 32
 // random bytes, base64url-encoded, so that the file's content is also a
 // valid KVSESSION_SECRET. The file appears whole or not at all (it is
 // written aside, then linked into place), so that instances started
-// together agree on one key. It reports whether it created the file.
-func loadOrCreateKey(path string) ([]byte, bool, error) {
+// together agree on one secret. It reports whether it created the file.
+func loadOrCreateSecret(path string) ([]byte, bool, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		raw := make([]byte, 32)
 		rand.Read(raw)
-		key := base64.RawURLEncoding.EncodeToString(raw)
+		secret := base64.RawURLEncoding.EncodeToString(raw)
 		var created bool
-		created, err = createWhole(path, key+"\n")
+		created, err = createWhole(path, secret+"\n")
 		if err != nil {
-			return nil, false, fmt.Errorf("signing key: %w", err)
+			return nil, false, fmt.Errorf("signing secret: %w", err)
 		}
 		if created {
-			return []byte(key), true, nil
+			return []byte(secret), true, nil
 		}
 		b, err = os.ReadFile(path) // another instance was first
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("signing key: %w", err)
+		return nil, false, fmt.Errorf("signing secret: %w", err)
 	}
-	key := strings.TrimSpace(string(b))
-	if len(key) < minKeyLen {
-		return nil, false, fmt.Errorf("%s holds %d bytes, want a key of at least %d; delete it to generate a new one", path, len(key), minKeyLen)
+	secret := strings.TrimSpace(string(b))
+	if len(secret) < minSecretLen {
+		return nil, false, fmt.Errorf("%s holds %d bytes, want a secret of at least %d; delete it to generate a new one", path, len(secret), minSecretLen)
 	}
-	return []byte(key), false, nil
+	return []byte(secret), false, nil
 }
 
 // createWhole creates the file path, mode 0600, holding content, unless it

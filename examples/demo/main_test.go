@@ -161,32 +161,32 @@ func TestRunDefaultStore(t *testing.T) {
 
 func TestLoadOrCreateKey(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "secret")
-	k1, created, err := loadOrCreateKey(path)
-	if err != nil || !created || len(k1) < minKeyLen {
+	k1, created, err := loadOrCreateSecret(path)
+	if err != nil || !created || len(k1) < minSecretLen {
 		t.Fatalf("first call: %q, %v, %v", k1, created, err)
 	}
-	k2, created, err := loadOrCreateKey(path)
+	k2, created, err := loadOrCreateSecret(path)
 	if err != nil || created || !bytes.Equal(k1, k2) {
 		t.Errorf("second call: %q, %v, %v; want the first key, not created", k2, created, err)
 	}
-	if keys, err := parseKeys(string(k1)); err != nil || len(keys) != 1 {
+	if keys, err := parseSecrets(string(k1)); err != nil || len(keys) != 1 {
 		t.Errorf("the generated key is not a valid KVSESSION_SECRET: %v", err)
 	}
 	os.WriteFile(path, []byte("short\n"), 0o600)
-	if _, _, err := loadOrCreateKey(path); err == nil || !strings.Contains(err.Error(), "delete it") {
+	if _, _, err := loadOrCreateSecret(path); err == nil || !strings.Contains(err.Error(), "delete it") {
 		t.Errorf("short key file: %v", err)
 	}
 }
 
 func TestParseKeys(t *testing.T) {
 	a, b := strings.Repeat("a", 32), strings.Repeat("b", 40)
-	keys, err := parseKeys(a + ", " + b)
+	keys, err := parseSecrets(a + ", " + b)
 	if err != nil || len(keys) != 2 || string(keys[0]) != a || string(keys[1]) != b {
-		t.Errorf("parseKeys = %q, %v", keys, err)
+		t.Errorf("parseSecrets = %q, %v", keys, err)
 	}
 	for _, bad := range []string{"short", a + ",", a + ",short"} {
-		if _, err := parseKeys(bad); err == nil {
-			t.Errorf("parseKeys(%q) succeeded", bad)
+		if _, err := parseSecrets(bad); err == nil {
+			t.Errorf("parseSecrets(%q) succeeded", bad)
 		}
 	}
 }
@@ -200,7 +200,7 @@ func TestLoadOrCreateKeyConcurrent(t *testing.T) {
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() { keys[i], _, errs[i] = loadOrCreateKey(path) })
+		wg.Go(func() { keys[i], _, errs[i] = loadOrCreateSecret(path) })
 	}
 	wg.Wait()
 	onDisk, err := os.ReadFile(path)

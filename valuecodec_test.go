@@ -48,8 +48,8 @@ type codecProfile struct {
 	Upper    string         `json:"K"` // folds like "k": exact matches first, then the first field
 	BadTag   string         `json:"a\\b"`
 	Ünicode  string
-	Empty    struct{}       `json:"empty"`
-	Nested   [][]string     `json:"nested"`
+	Empty    struct{}   `json:"empty"`
+	Nested   [][]string `json:"nested"`
 	ByName   map[codecRole]codecRole
 	internal int
 }
@@ -160,7 +160,7 @@ func FuzzValueEncode(f *testing.F) {
 			ID: n, Name: s, Email: s, Age: uint8(n), Small: int8(n), Count: uint(n), Score: x, Ratio: float32(x),
 			Seen: tm, Later: tm, Tags: []string{s, s + s}, Prefs: map[string]int{s: int(n), "": 1},
 			Inner: codecInner{Theme: s, Sizes: []int16{int16(n)}, Flags: map[string]bool{s: true}},
-			Role: codecRole(s), Upper: s, Nested: [][]string{{s}, nil, {}}, ByName: map[codecRole]codecRole{codecRole(s): "r"},
+			Role:  codecRole(s), Upper: s, Nested: [][]string{{s}, nil, {}}, ByName: map[codecRole]codecRole{codecRole(s): "r"},
 		}
 		for _, v := range []any{
 			s, x, float32(x), uint64(n), int8(n), tm, p, []codecProfile{p, {}},

@@ -1,7 +1,9 @@
 package kvsession
 
 import (
+	"bytes"
 	"encoding"
+	"encoding/binary"
 	"encoding/json"
 	"math"
 	"reflect"
@@ -32,9 +34,9 @@ import (
 //     UTF-8 or a surrogate escape, an escaped key in a struct, a struct key
 //     given twice. The target is zero again when it declines.
 //
-// Plans, one per type, are cached. The strings of a decoded value share one
-// allocation, as long as the stored value: keeping one of them keeps that
-// block alive.
+// Plans, one per type, are cached. The strings of a decoded value share a
+// copy of the stored value (and a block for those with escapes): keeping
+// one of them keeps that copy alive.
 
 // codecKind is the shape of a plan.
 type codecKind uint8
@@ -642,7 +644,8 @@ func decodeStructured(raw []byte, v any) bool {
 type valueDecoder struct {
 	data  []byte
 	i     int
-	arena []byte // the bytes of the decoded strings
+	copy  []byte // a copy of data, which strings without escapes share
+	arena []byte // the bytes of the strings with escapes
 }
 
 // end reports whether only space is left.
@@ -734,6 +737,10 @@ func (d *valueDecoder) str() (string, bool) {
 	d.i++ // the quote
 	start := d.i
 	for d.i < len(d.data) {
+		// Eight plain bytes at a time, then one.
+		for d.i+8 <= len(d.data) && plainWord(binary.LittleEndian.Uint64(d.data[d.i:])) {
+			d.i += 8
+		}
 		for d.i < len(d.data) && plainByte[d.data[d.i]] {
 			d.i++
 		}
@@ -742,9 +749,9 @@ func (d *valueDecoder) str() (string, bool) {
 		}
 		switch c := d.data[d.i]; {
 		case c == '"':
-			s := d.data[start:d.i]
+			s := d.keep(start, d.i)
 			d.i++
-			return d.keep(s), true
+			return s, true
 		case c == '\\':
 			return d.escapedStr(start)
 		case c < 0x20:
@@ -760,6 +767,14 @@ func (d *valueDecoder) str() (string, bool) {
 	return "", false
 }
 
+// plainWord reports whether the eight bytes of x are all plain (see
+// plainByte): none is a quote or a backslash, below 0x20 or above 0x7f.
+func plainWord(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	hasZero := func(x uint64) uint64 { return (x - ones) & ^x & highs }
+	return hasZero(x^(ones*'"'))|hasZero(x^(ones*'\\'))|(x-ones*0x20)&^x&highs|x&highs == 0
+}
+
 // plainByte marks the bytes that stand for themselves in a JSON string:
 // ASCII but control characters, quotes and backslashes.
 var plainByte = func() (t [256]bool) {
@@ -769,26 +784,25 @@ var plainByte = func() (t [256]bool) {
 	return t
 }()
 
-// keep copies s into the arena and returns it as a string.
-func (d *valueDecoder) keep(s []byte) string {
-	if len(s) == 0 {
+// keep returns the text data[start:end], which has no escapes, as a
+// string. The strings share one copy of the whole text, made on first use.
+func (d *valueDecoder) keep(start, end int) string {
+	if start == end {
 		return ""
 	}
-	if cap(d.arena)-len(d.arena) < len(s) {
-		// The decoded strings are never longer than the text: one block,
-		// unless a caller decodes twice.
-		d.arena = make([]byte, 0, max(len(d.data), len(s)))
+	if d.copy == nil {
+		d.copy = bytes.Clone(d.data)
 	}
-	n := len(d.arena)
-	d.arena = append(d.arena, s...)
-	return unsafe.String(&d.arena[n], len(s))
+	return unsafe.String(&d.copy[start], end-start)
 }
 
 // escapedStr finishes a string that has an escape; its text started at
 // start, and d.i is at the first backslash.
 func (d *valueDecoder) escapedStr(start int) (string, bool) {
 	if cap(d.arena)-len(d.arena) < len(d.data)-start {
-		d.arena = make([]byte, 0, max(len(d.data), len(d.data)-start))
+		// Unescaped, the strings are no longer than the text: one block,
+		// the rest of the text's length.
+		d.arena = make([]byte, 0, len(d.data)-start)
 	}
 	n := len(d.arena)
 	buf := append(d.arena, d.data[start:d.i]...)

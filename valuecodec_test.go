@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"math/rand/v2"
 	"reflect"
 	"strconv"
 	"strings"
@@ -345,5 +346,41 @@ func BenchmarkStructuredDecode(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// plainWord agrees with plainByte on every byte in every position, and on
+// words of random bytes.
+func TestPlainWord(t *testing.T) {
+	check := func(w [8]byte) {
+		want := true
+		for _, c := range w {
+			want = want && plainByte[c]
+		}
+		x := uint64(0)
+		for i := 7; i >= 0; i-- {
+			x = x<<8 | uint64(w[i])
+		}
+		if got := plainWord(x); got != want {
+			t.Fatalf("plainWord(% x) = %v, want %v", w, got, want)
+		}
+	}
+	for pos := range 8 {
+		for c := range 256 {
+			w := [8]byte{'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a'}
+			w[pos] = byte(c)
+			check(w)
+			w = [8]byte{0x7f, '"' + 1, '\\' - 1, 0x20, 0x21, 0x5d, 0x23, 0x7e}
+			w[pos] = byte(c)
+			check(w)
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 100000 {
+		var w [8]byte
+		for i := range w {
+			w[i] = byte(rng.IntN(256))
+		}
+		check(w)
 	}
 }

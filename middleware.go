@@ -23,20 +23,44 @@ import (
 func (m *Manager) Handler(next http.Handler) http.Handler {
 	c := m.c
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// One allocation for the session and the writer that saves it.
+		// One allocation for the session, the context that carries it and
+		// the writer that saves it.
 		st := &struct {
-			s  Session
-			rw responseWriter
+			s   Session
+			ctx sessionContext
+			rw  responseWriter
 		}{}
 		s := &st.s
 		s.c, s.ctx, s.in = c, r.Context(), c.readRequest(r.Header, r.RemoteAddr)
-		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, s))
+		st.ctx = sessionContext{r.Context(), s}
+		r = r.WithContext(&st.ctx)
 		rw := &st.rw
 		rw.ResponseWriter, rw.s, rw.r = w, s, r
 		next.ServeHTTP(rw, r)
 		rw.commit()
 	})
 }
+
+// sessionContext is the request's context with the session in it, as
+// context.WithValue(parent, ctxKey{}, s) would make it, but allocated with
+// the session. Cancellation and deadlines are the parent's own: context's
+// children of it find the parent's cancelCtx through Value, as for a
+// valueCtx.
+type sessionContext struct {
+	context.Context
+	s *Session
+}
+
+// Value returns the session for ctxKey{}, and asks the parent otherwise.
+func (c *sessionContext) Value(key any) any {
+	if _, ok := key.(ctxKey); ok {
+		return c.s
+	}
+	return c.Context.Value(key)
+}
+
+// String names the context as context's own types do, for debugging.
+func (c *sessionContext) String() string { return "kvsession.sessionContext" }
 
 // readRequest takes from a request's headers and client address what its
 // session needs.

@@ -9,8 +9,10 @@ import (
 // Values are stored as their JSON encoding. Strings, integers and
 // booleans, the bulk of what sessions hold, take fast paths that give the
 // same bytes as encoding/json (so an unchanged value is still seen as
-// unchanged) and accept only what encoding/json would decode the same way;
-// anything else goes through encoding/json.
+// unchanged) and accept only what encoding/json would decode the same way.
+// Maps, slices and flat structs of such values go through the codec of
+// valuecodec.go, with the same guarantee; anything else goes through
+// encoding/json.
 
 // encodeValue returns the JSON encoding of v.
 func encodeValue(v any) ([]byte, error) {
@@ -28,6 +30,9 @@ func encodeValue(v any) ([]byte, error) {
 		return strconv.AppendInt(make([]byte, 0, 20), x, 10), nil
 	case bool:
 		return strconv.AppendBool(make([]byte, 0, 5), x), nil
+	}
+	if raw, ok := encodeStructured(v); ok {
+		return raw, nil // nested no deeper than maxCodecPlanDepth
 	}
 	raw, err := json.Marshal(v)
 	if err != nil {
@@ -112,9 +117,13 @@ func parseInt(raw []byte) (int64, bool) {
 	return n, true
 }
 
-// decodeJSON decodes a stored JSON value with encoding/json, after checking
-// its nesting against the limit.
+// decodeJSON decodes a stored JSON value into v, a pointer: with the codec
+// of valuecodec.go when it can (it checks nesting as it goes), else with
+// encoding/json after checking its nesting against the limit.
 func decodeJSON(raw []byte, v any) error {
+	if decodeStructured(raw, v) {
+		return nil
+	}
 	if jsonDepth(raw) > maxJSONDepth {
 		return fmt.Errorf("%w: value nested deeper than %d", ErrCorrupt, maxJSONDepth)
 	}

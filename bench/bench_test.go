@@ -44,6 +44,13 @@ var (
 	scNew    = scenario{path: "/new"}
 	scRead2K = scenario{path: "/read", setup: "/setup2k"}
 	scIdle   = scenario{path: "/read", setup: "/setup", idle: true}
+	// READ2K-map, READ2K-struct, READ2K-slice: a read-only request on a
+	// structured session of about 2 KB whose handler reads a structured
+	// value (a 20-entry map[string]string, a struct of 10 fields, a
+	// []string of 20).
+	scRead2KMap    = scenario{path: "/map", setup: "/setup2kv"}
+	scRead2KStruct = scenario{path: "/struct", setup: "/setup2kv"}
+	scRead2KSlice  = scenario{path: "/slice", setup: "/setup2kv"}
 	// UNTOUCHED: a request with a session cookie whose handler never uses
 	// the session. Its floor is lib=nosession; there is no store floor.
 	scUntouched = scenario{path: "/nosession", setup: "/setup"}
@@ -61,6 +68,18 @@ func BenchmarkNew(b *testing.B) { benchScenario(b, scNew) }
 
 // BenchmarkRead2K: a read-only request on a session of about 2 KB.
 func BenchmarkRead2K(b *testing.B) { benchScenario(b, scRead2K) }
+
+// BenchmarkRead2KMap: a read-only request on a structured session of about
+// 2 KB whose handler reads a map[string]string of 20 entries.
+func BenchmarkRead2KMap(b *testing.B) { benchScenario(b, scRead2KMap) }
+
+// BenchmarkRead2KStruct: the same session; the handler reads a struct of
+// 10 fields (Profile).
+func BenchmarkRead2KStruct(b *testing.B) { benchScenario(b, scRead2KStruct) }
+
+// BenchmarkRead2KSlice: the same session; the handler reads a []string of
+// 20.
+func BenchmarkRead2KSlice(b *testing.B) { benchScenario(b, scRead2KSlice) }
 
 // BenchmarkIdle: READ with a 30-minute idle timeout configured.
 // gorilla/sessions has none, so it is not in this one.
@@ -173,7 +192,8 @@ func sampleRecord(tb testing.TB, setup string) (key string, value []byte) {
 var floorSink int
 
 // benchFloor runs the bare store operations of a scenario on the record
-// kvsession keeps for it: READ and READ2K a lookup (GET), WRITE a lookup
+// kvsession keeps for it: the reads (READ, READ2K and its structured
+// variants) a lookup (GET), WRITE a lookup
 // and a store (GET then SET), NEW a store under a new key (SET).
 func benchFloor(b *testing.B, store string, sc scenario) {
 	key, value := sampleRecord(b, sc.setup)
@@ -191,7 +211,7 @@ func benchFloor(b *testing.B, store string, sc scenario) {
 		i := 0
 		for b.Loop() {
 			switch sc.path {
-			case "/read":
+			case "/read", "/map", "/struct", "/slice":
 				mu.RLock()
 				v := m[key]
 				mu.RUnlock()
@@ -226,7 +246,7 @@ func benchFloor(b *testing.B, store string, sc scenario) {
 		i := 0
 		for b.Loop() {
 			switch sc.path {
-			case "/read":
+			case "/read", "/map", "/struct", "/slice":
 				v := redisGet(b, client, key)
 				reads++
 				readBytes += len(v)

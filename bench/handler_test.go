@@ -91,6 +91,21 @@ func TestSessionsPersist(t *testing.T) {
 				}
 				t.Logf("2 KB session: %d bytes stored", in.counts.readBytes.Load())
 
+				// The structured values, read back whole (the handlers
+				// compare them with what was stored).
+				_, structured := request(t, h, "/setup2kv", "")
+				for _, c := range []struct{ path, want string }{
+					{"/map", structPrefs["theme"]}, {"/struct", structProfile.Email}, {"/slice", structRecent[19]},
+				} {
+					in.counts.reset()
+					rec, _ = request(t, h, c.path, structured)
+					expectBody(t, rec, c.path, c.want)
+					if n := in.counts.readBytes.Load(); n < 1800 {
+						t.Errorf("GET %s: the structured session read %d bytes from the store", c.path, n)
+					}
+				}
+				t.Logf("structured 2 KB session: %d bytes stored", in.counts.readBytes.Load())
+
 				// Without a cookie, READ finds nothing.
 				rec = httptest.NewRecorder()
 				h.ServeHTTP(rec, httptest.NewRequest("GET", "/read", nil))
@@ -109,7 +124,8 @@ func TestScenarioCalls(t *testing.T) {
 	for _, sc := range []struct {
 		name string
 		scenario
-	}{{"READ", scRead}, {"WRITE", scWrite}, {"NEW", scNew}, {"READ2K", scRead2K}, {"IDLE", scIdle}, {"UNTOUCHED", scUntouched}} {
+	}{{"READ", scRead}, {"WRITE", scWrite}, {"NEW", scNew}, {"READ2K", scRead2K},
+		{"READ2K-map", scRead2KMap}, {"READ2K-struct", scRead2KStruct}, {"READ2K-slice", scRead2KSlice}, {"IDLE", scIdle}, {"UNTOUCHED", scUntouched}} {
 		t.Run(sc.name, func(t *testing.T) {
 			forEachInstance(t, options{idle: sc.idle}, func(t *testing.T, in *instance) {
 				cookie := ""

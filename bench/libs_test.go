@@ -86,6 +86,11 @@ type kvSess struct{ s *kvsession.Session }
 func (k kvSess) String(key string) (string, error) { return kvValue[string](k.s, key) }
 func (k kvSess) Int(key string) (int, error)       { return kvValue[int](k.s, key) }
 func (k kvSess) Set(key string, v any) error       { return k.s.Set(key, v) }
+func (k kvSess) Map(key string) (map[string]string, error) {
+	return kvValue[map[string]string](k.s, key)
+}
+func (k kvSess) Profile(key string) (Profile, error)  { return kvValue[Profile](k.s, key) }
+func (k kvSess) Strings(key string) ([]string, error) { return kvValue[[]string](k.s, key) }
 
 func kvValue[T any](s *kvsession.Session, key string) (T, error) {
 	v, err := kvsession.Get[T](s, key)
@@ -194,6 +199,20 @@ func (s scsSess) Int(key string) (int, error) {
 func (s scsSess) Set(key string, v any) error {
 	s.m.Put(s.ctx, key, v)
 	return nil
+}
+
+func (s scsSess) Map(key string) (map[string]string, error) {
+	return scsValue[map[string]string](s, key)
+}
+func (s scsSess) Profile(key string) (Profile, error)  { return scsValue[Profile](s, key) }
+func (s scsSess) Strings(key string) ([]string, error) { return scsValue[[]string](s, key) }
+
+func scsValue[T any](s scsSess, key string) (T, error) {
+	v, ok := s.m.Get(s.ctx, key).(T)
+	if !ok {
+		return v, errNoValue
+	}
+	return v, nil
 }
 
 // countingSCS counts the calls scs makes to its store. It offers both the
@@ -305,6 +324,24 @@ func (g gorillaSess) Set(key string, v any) error {
 	return nil
 }
 
+func (g gorillaSess) Map(key string) (map[string]string, error) {
+	return gorillaValue[map[string]string](g, key)
+}
+func (g gorillaSess) Profile(key string) (Profile, error)  { return gorillaValue[Profile](g, key) }
+func (g gorillaSess) Strings(key string) ([]string, error) { return gorillaValue[[]string](g, key) }
+
+func gorillaValue[T any](g gorillaSess, key string) (T, error) {
+	var v T
+	if g.err != nil {
+		return v, g.err
+	}
+	v, ok := g.s.Values[key].(T)
+	if !ok {
+		return v, errNoValue
+	}
+	return v, nil
+}
+
 const gorillaCookie = "session"
 
 func newGorilla(tb testing.TB, store string, o options) *instance {
@@ -397,6 +434,9 @@ func newNoSession(testing.TB, string, options) *instance {
 
 type noSess struct{}
 
-func (noSess) String(string) (string, error) { return "", errNoValue }
-func (noSess) Int(string) (int, error)       { return 0, errNoValue }
-func (noSess) Set(string, any) error         { return nil }
+func (noSess) String(string) (string, error)         { return "", errNoValue }
+func (noSess) Int(string) (int, error)               { return 0, errNoValue }
+func (noSess) Set(string, any) error                 { return nil }
+func (noSess) Map(string) (map[string]string, error) { return nil, errNoValue }
+func (noSess) Profile(string) (Profile, error)       { return Profile{}, errNoValue }
+func (noSess) Strings(string) ([]string, error)      { return nil, errNoValue }

@@ -255,8 +255,9 @@ func fmtRatio(v float64) string {
 // --- the tables --------------------------------------------------------------
 
 var scenarios = []struct{ base, label string }{
-	{"Read", "READ"}, {"Write", "WRITE"}, {"New", "NEW"}, {"Read2K", "READ2K"}, {"Idle", "IDLE"},
-	{"Untouched", "UNTOUCHED"},
+	{"Read", "READ"}, {"Write", "WRITE"}, {"New", "NEW"}, {"Read2K", "READ2K"},
+	{"Read2KMap", "READ2K-map"}, {"Read2KStruct", "READ2K-struct"}, {"Read2KSlice", "READ2K-slice"},
+	{"Idle", "IDLE"}, {"Untouched", "UNTOUCHED"},
 }
 
 var (
@@ -429,8 +430,12 @@ func targets(s *resultSet) string {
 	vs("READ", "Read", "allocs/op", "scs", "mem", 0.15)
 	vs("READ2K", "Read2K", "ns/op", "scs", "mem", 0.2)
 	vs("READ2K", "Read2K", "allocs/op", "scs", "mem", 0.15)
+	for _, sc := range [][2]string{{"READ2K-map", "Read2KMap"}, {"READ2K-struct", "Read2KStruct"}, {"READ2K-slice", "Read2KSlice"}} {
+		vs(sc[0], sc[1], "ns/op", "scs", "mem", 0.2)
+		vs(sc[0], sc[1], "allocs/op", "scs", "mem", 0.1)
+	}
 	vs("WRITE", "Write", "ns/op", "scs", "mem", 0.25)
-	vs("NEW", "New", "ns/op", "scs", "mem", 1)
+	vs("NEW", "New", "ns/op", "scs", "mem", 0.5) // issue 14
 	vs("NEW", "New", "ns/op", "scs", "redis", 1)
 	for _, sc := range scenarios {
 		for _, peer := range peers {

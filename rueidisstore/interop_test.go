@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -297,6 +298,47 @@ func TestCacheMarksAndOwnWrites(t *testing.T) {
 		}
 		if _, err := a.Get(ctx, "own"); !errors.Is(err, kvsession.ErrNotFound) {
 			t.Fatalf("round %d: a store read %v right after deleting the record itself", i, err)
+		}
+	}
+}
+
+// TestNoLostUpdatesAcrossInstances: concurrent requests on one session,
+// spread over two instances whose caches both hold it, each setting a key
+// of its own: every update lands. A stale cached read costs a failed
+// compare-and-swap and a merge, never an update.
+func TestNoLostUpdatesAcrossInstances(t *testing.T) {
+	ca, prefix := newClient(t)
+	a := manager(t, newStore(t, ca, &rueidisstore.Options{Prefix: prefix, CacheTTL: rueidisstore.MaxCacheTTL}), "app-")
+	b := manager(t, newStore(t, another(t, false), &rueidisstore.Options{Prefix: prefix, CacheTTL: rueidisstore.MaxCacheTTL}), "app-")
+	const writers = 40
+	for round := range 10 {
+		cookie := serve(t, a, "", func(s *kvsession.Session) error { return s.Set("v", "x") })
+		read(t, a, cookie) // both caches hold the session
+		read(t, b, cookie)
+		var wg sync.WaitGroup
+		for i := range writers {
+			m := a
+			if i%2 == 1 {
+				m = b
+			}
+			wg.Go(func() {
+				serve(t, m, cookie, func(s *kvsession.Session) error { return s.Set(fmt.Sprintf("k%02d", i), i) })
+			})
+		}
+		wg.Wait()
+		// Read through a store without a cache: the server's record.
+		lost := 0
+		g := manager(t, newStore(t, ca, &rueidisstore.Options{Prefix: prefix}), "app-")
+		serve(t, g, cookie, func(s *kvsession.Session) error {
+			for i := range writers {
+				if n, err := kvsession.Get[int](s, fmt.Sprintf("k%02d", i)); err != nil || n != i {
+					lost++
+				}
+			}
+			return nil
+		})
+		if lost > 0 {
+			t.Fatalf("round %d: %d of %d concurrent updates over two caching instances lost", round, lost, writers)
 		}
 	}
 }

@@ -98,11 +98,7 @@ func New(client rueidis.Client, opts *Options) (*Store, error) {
 		cacheTTL:  o.CacheTTL,
 	}
 	if o.CacheTTL > 0 {
-		// A cached copy expires CacheTTL after its read began (rounded to
-		// the millisecond by rueidis); a read that begins after one of our
-		// writes returned, that long and a millisecond later, cannot meet a
-		// copy older than the write.
-		s.recent = newRecentWrites(o.CacheTTL + time.Millisecond)
+		s.recent = newRecentWrites(o.CacheTTL)
 	}
 	return s, nil
 }
@@ -132,26 +128,29 @@ func conflict(op string) error {
 	return fmt.Errorf("rueidisstore: %s: %w", op, kvsession.ErrConflict)
 }
 
-// cacheable reports whether Get may serve key from the client-side cache.
-// A revocation mark ("!r:", which no session key holds: session keys are
-// the manager's prefix and URL-safe base64) must be read from the server:
-// a session binding a new ID checks the mark once, and a stale mark there
-// would let the ID outlive a revocation for good, not for CacheTTL.
-func (s *Store) cacheable(key string) bool {
-	return s.recent != nil && !strings.Contains(key, "!r:") && !s.recent.has(s.recPrefix+key)
-}
+// isMark reports whether key is a revocation mark of the manager ("!r:",
+// which no session key holds: session keys are the manager's prefix and
+// URL-safe base64). Get reads marks from the server: a session binding a
+// new ID checks the mark once, and a stale mark there would let the ID
+// outlive a revocation for good, not for CacheTTL.
+func isMark(key string) bool { return strings.Contains(key, "!r:") }
 
 // Get implements [kvsession.Store] with one GET; with [Options.CacheTTL],
-// from the client-side cache where it may.
+// served from the client-side cache where it may.
 func (s *Store) Get(ctx context.Context, key string) (kvsession.Entry, error) {
 	if err := ctx.Err(); err != nil {
 		return kvsession.Entry{}, fmt.Errorf("rueidisstore: get: %w", err)
 	}
+	k := s.recPrefix + key
 	var res rueidis.RedisResult
-	if s.cacheable(key) {
-		res = s.client.DoCache(ctx, s.client.B().Get().Key(s.recPrefix+key).Cache(), s.cacheTTL)
+	if s.recent == nil || isMark(key) {
+		res = s.client.Do(ctx, s.client.B().Get().Key(k).Build())
 	} else {
-		res = s.client.Do(ctx, s.client.B().Get().Key(s.recPrefix+key).Build())
+		d, recent := s.recent.deadline(k)
+		res = s.client.DoCache(ctx, s.client.B().Get().Key(k).Cache(), s.cacheTTL)
+		if recent {
+			res = s.afterWrite(ctx, k, d, res)
+		}
 	}
 	// ToString shares the reply's string, which a cached reply also keeps;
 	// Decode copies the value out of it.
@@ -164,6 +163,35 @@ func (s *Store) Get(ctx context.Context, key string) (kvsession.Entry, error) {
 		return kvsession.Entry{}, fmt.Errorf("rueidisstore: get: %w", errMalformed)
 	}
 	return e, nil
+}
+
+// afterWrite checks a cached read of k, which this store wrote with
+// deadline d, against the write. A copy fetched after the write returned
+// (its expiry is later than d) is current; so is one equal to what the
+// server holds now. Either way the cache holds nothing older, and k is
+// forgotten. Otherwise (a copy fetched before the write, whose
+// invalidation is still on its way) Get returns what the server holds.
+func (s *Store) afterWrite(ctx context.Context, k string, d int64, cached rueidis.RedisResult) rueidis.RedisResult {
+	if cached.CachePXAT() > d {
+		s.recent.forget(k, d)
+		return cached
+	}
+	fresh := s.client.Do(ctx, s.client.B().Get().Key(k).Build())
+	if sameReply(cached, fresh) {
+		s.recent.forget(k, d)
+	}
+	return fresh
+}
+
+// sameReply reports whether two GET replies are the same value, or both
+// nil (no key).
+func sameReply(a, b rueidis.RedisResult) bool {
+	av, aerr := a.ToString()
+	bv, berr := b.ToString()
+	if aerr != nil || berr != nil {
+		return rueidis.IsRedisNil(aerr) && rueidis.IsRedisNil(berr)
+	}
+	return av == bv
 }
 
 // wrote records, with caching on, that this instance has just changed the

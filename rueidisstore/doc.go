@@ -94,11 +94,12 @@
 //     with not found, and is not brought back (no resurrection).
 //   - An instance reads its own writes at once. Redis sends the
 //     invalidation after the write's reply, possibly on another
-//     connection, so after each of its writes a Store checks the cached
-//     copies it meets of that key: one fetched after the write returned
-//     is served, one that may be older costs a GET from the server, until
-//     a copy passes (or CacheTTL has passed). A read right after the
-//     instance's own write may thus cost a GET besides the cache lookup.
+//     connection, so for CacheTTL after each of its writes of a record a
+//     Store reads it from the server the first time, and then serves a
+//     cached copy only if it was fetched after the write (or equals what
+//     the server holds). A session written on every request is so never
+//     cached, which spares Redis a tracked read and an invalidation per
+//     request that no cache hit would repay.
 //   - Revocation marks (the manager's keys holding "!r:") are always read
 //     from the server. A session that binds a new ID to a user checks the
 //     mark once, after indexing the ID, and gives the ID up if RevokeUser
@@ -115,9 +116,8 @@
 // CacheTTL. The client must have caching on (rueidis's default, not
 // DisableCache); a client without it serves every Get from the server. A
 // cache miss costs one round trip, as without caching (rueidis sends
-// CLIENT CACHING YES, PTTL and GET in one MULTI). Caching helps read-mostly
-// sessions: a session written on every request is read from the server
-// after each write.
+// CLIENT CACHING YES, PTTL and GET in one MULTI, more work for Redis than
+// a GET). Caching helps read-mostly sessions; it does not speed up writes.
 //
 // # Capabilities
 //

@@ -142,16 +142,7 @@ func (s *Store) Get(ctx context.Context, key string) (kvsession.Entry, error) {
 		return kvsession.Entry{}, fmt.Errorf("rueidisstore: get: %w", err)
 	}
 	k := s.recPrefix + key
-	var res rueidis.RedisResult
-	if s.recent == nil || isMark(key) {
-		res = s.client.Do(ctx, s.client.B().Get().Key(k).Build())
-	} else {
-		d, recent := s.recent.deadline(k)
-		res = s.client.DoCache(ctx, s.client.B().Get().Key(k).Cache(), s.cacheTTL)
-		if recent {
-			res = s.afterWrite(ctx, k, d, res)
-		}
-	}
+	res := s.read(ctx, key, k)
 	// ToString shares the reply's string, which a cached reply also keeps;
 	// Decode copies the value out of it.
 	b, err := res.ToString()
@@ -165,20 +156,38 @@ func (s *Store) Get(ctx context.Context, key string) (kvsession.Entry, error) {
 	return e, nil
 }
 
-// afterWrite checks a cached read of k, which this store wrote with
-// deadline d, against the write. A copy fetched after the write returned
-// (its expiry is later than d) is current; so is one equal to what the
+// read sends the GET of Redis key k, for store key key: through the cache
+// if there is one, unless key is a revocation mark or the read is the
+// first since this store's own write of k (see recentWrites).
+func (s *Store) read(ctx context.Context, key, k string) rueidis.RedisResult {
+	if s.recent == nil || isMark(key) {
+		return s.client.Do(ctx, s.client.B().Get().Key(k).Build())
+	}
+	w := s.recent.get(k)
+	switch {
+	case w == nil:
+		return s.client.DoCache(ctx, s.client.B().Get().Key(k).Cache(), s.cacheTTL)
+	case w.reads.Add(1) == 1:
+		return s.client.Do(ctx, s.client.B().Get().Key(k).Build())
+	default:
+		return s.afterWrite(ctx, k, w, s.client.DoCache(ctx, s.client.B().Get().Key(k).Cache(), s.cacheTTL))
+	}
+}
+
+// afterWrite checks a cached read of k, which this store wrote (w), against
+// the write. A copy fetched after the write returned
+// (its expiry is later than w's deadline) is current; so is one equal to what the
 // server holds now. Either way the cache holds nothing older, and k is
 // forgotten. Otherwise (a copy fetched before the write, whose
 // invalidation is still on its way) Get returns what the server holds.
-func (s *Store) afterWrite(ctx context.Context, k string, d int64, cached rueidis.RedisResult) rueidis.RedisResult {
-	if cached.CachePXAT() > d {
-		s.recent.forget(k, d)
+func (s *Store) afterWrite(ctx context.Context, k string, w *recentWrite, cached rueidis.RedisResult) rueidis.RedisResult {
+	if cached.CachePXAT() > w.deadline {
+		s.recent.forget(k, w)
 		return cached
 	}
 	fresh := s.client.Do(ctx, s.client.B().Get().Key(k).Build())
 	if sameReply(cached, fresh) {
-		s.recent.forget(k, d)
+		s.recent.forget(k, w)
 	}
 	return fresh
 }

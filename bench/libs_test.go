@@ -161,6 +161,12 @@ func newKVSession(tb testing.TB, store string, o options) *instance {
 		}
 		st = rs
 	}
+	return in.serveKV(tb, st, cfg, o)
+}
+
+// serveKV makes in a kvsession manager on st, its calls counted, serving
+// the app.
+func (in *instance) serveKV(tb testing.TB, st kvsession.Store, cfg kvsession.Config, o options) *instance {
 	if o.idle {
 		cfg.IdleTimeout = idleTimeout
 	}

@@ -37,17 +37,7 @@ func newKVRueidisCache(tb testing.TB, store string, o options, cacheTTL time.Dur
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cfg := kvsession.Config{Keys: [][]byte{signingKey}}
-	if o.idle {
-		cfg.IdleTimeout = idleTimeout
-	}
-	m, err := kvsession.New(&countingKV{st, in.counts}, cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	in.kvMgr = m
-	in.handler = m.Handler(app(func(r *http.Request) kvSess { return kvSess{kvsession.From(r)} }, nil))
-	return in
+	return in.serveKV(tb, st, kvsession.Config{Keys: [][]byte{signingKey}}, o)
 }
 
 // newRueidisClient returns a rueidis client of its own for one instance,

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -420,33 +419,20 @@ func (s *Store) Keys(ctx context.Context, prefix string, fn func(key string) err
 	if err != nil {
 		return wrap(ctx, "keys", err)
 	}
-	match := redisfmt.GlobEscape(s.recPrefix+prefix) + "*"
-	for _, n := range nodes {
-		var cursor uint64
-		for {
+	scans := make([]redisfmt.Scanner, len(nodes))
+	for i, n := range nodes {
+		scans[i] = func(cursor uint64, match string) ([]string, uint64, error) {
 			if err := ctx.Err(); err != nil {
-				return fmt.Errorf("redisstore: keys: %w", err)
+				return nil, 0, fmt.Errorf("redisstore: keys: %w", err)
 			}
 			keys, next, err := n.Scan(ctx, cursor, match, redisfmt.ScanBatch).Result()
 			if err != nil {
-				return wrap(ctx, "keys", err)
+				return nil, 0, wrap(ctx, "keys", err)
 			}
-			for _, k := range keys {
-				k, ok := strings.CutPrefix(k, s.recPrefix)
-				if !ok || !strings.HasPrefix(k, prefix) {
-					continue // cannot happen with a correct MATCH; be safe
-				}
-				if err := fn(k); err != nil {
-					return err
-				}
-			}
-			if next == 0 {
-				break
-			}
-			cursor = next
+			return keys, next, nil
 		}
 	}
-	return nil
+	return redisfmt.WalkKeys(scans, s.recPrefix, prefix, fn)
 }
 
 // The user index of a user is a sorted set at Prefix+"u:"+user: members are

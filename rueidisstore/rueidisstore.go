@@ -358,33 +358,20 @@ func (s *Store) Keys(ctx context.Context, prefix string, fn func(key string) err
 	if err != nil {
 		return wrap(ctx, "keys", err)
 	}
-	match := redisfmt.GlobEscape(s.recPrefix+prefix) + "*"
-	for _, n := range nodes {
-		var cursor uint64
-		for {
+	scans := make([]redisfmt.Scanner, len(nodes))
+	for i, n := range nodes {
+		scans[i] = func(cursor uint64, match string) ([]string, uint64, error) {
 			if err := ctx.Err(); err != nil {
-				return fmt.Errorf("rueidisstore: keys: %w", err)
+				return nil, 0, fmt.Errorf("rueidisstore: keys: %w", err)
 			}
 			e, err := n.Do(ctx, n.B().Scan().Cursor(cursor).Match(match).Count(redisfmt.ScanBatch).Build()).AsScanEntry()
 			if err != nil {
-				return wrap(ctx, "keys", err)
+				return nil, 0, wrap(ctx, "keys", err)
 			}
-			for _, k := range e.Elements {
-				k, ok := strings.CutPrefix(k, s.recPrefix)
-				if !ok || !strings.HasPrefix(k, prefix) {
-					continue // cannot happen with a correct MATCH; be safe
-				}
-				if err := fn(k); err != nil {
-					return err
-				}
-			}
-			if e.Cursor == 0 {
-				break
-			}
-			cursor = e.Cursor
+			return e.Elements, e.Cursor, nil
 		}
 	}
-	return nil
+	return redisfmt.WalkKeys(scans, s.recPrefix, prefix, fn)
 }
 
 // AddUserKey implements [kvsession.UserIndex] with one script.

@@ -240,3 +240,40 @@ func UserScore(ms int64) string {
 	}
 	return strconv.FormatInt(ms, 10)
 }
+
+// A Scanner sends one SCAN cursor MATCH match COUNT ScanBatch to one node
+// and returns the keys and the next cursor. It checks its context first,
+// and returns errors as its store reports them.
+type Scanner func(cursor uint64, match string) (keys []string, next uint64, err error)
+
+// WalkKeys calls fn, from the calling goroutine only, for every record key
+// (without recPrefix) that starts with prefix, walking each node's scan in
+// turn, one batch at a time. It stops at the first error of a scan or of
+// fn and returns it as it is. As with SCAN itself, a key may be reported
+// more than once.
+func WalkKeys(nodes []Scanner, recPrefix, prefix string, fn func(key string) error) error {
+	match := GlobEscape(recPrefix+prefix) + "*"
+	for _, scan := range nodes {
+		var cursor uint64
+		for {
+			keys, next, err := scan(cursor, match)
+			if err != nil {
+				return err
+			}
+			for _, k := range keys {
+				k, ok := strings.CutPrefix(k, recPrefix)
+				if !ok || !strings.HasPrefix(k, prefix) {
+					continue // cannot happen with a correct MATCH; be safe
+				}
+				if err := fn(k); err != nil {
+					return err
+				}
+			}
+			if next == 0 {
+				break
+			}
+			cursor = next
+		}
+	}
+	return nil
+}

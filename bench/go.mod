@@ -6,6 +6,8 @@ replace github.com/kvsession/kvsession => ../
 
 replace github.com/kvsession/kvsession/redisstore => ../redisstore
 
+replace github.com/kvsession/kvsession/rueidisstore => ../rueidisstore
+
 require (
 	github.com/alexedwards/scs/goredisstore v0.0.0-20250212122300-421ef1d8611c
 	github.com/alexedwards/scs/v2 v2.9.0
@@ -15,7 +17,9 @@ require (
 	github.com/gorilla/sessions v1.4.0
 	github.com/kvsession/kvsession v0.0.0
 	github.com/kvsession/kvsession/redisstore v0.0.0
+	github.com/kvsession/kvsession/rueidisstore v0.0.0
 	github.com/redis/go-redis/v9 v9.23.0
+	github.com/redis/rueidis v1.0.79
 )
 
 require (

@@ -63,13 +63,18 @@ type instance struct {
 
 // library builds instances of one library.
 type library struct {
-	name string
-	idle bool // has an idle timeout, for the IDLE scenario
-	new  func(tb testing.TB, store string, o options) *instance
+	name      string
+	idle      bool // has an idle timeout, for the IDLE scenario
+	redisOnly bool // new skips store=mem
+	new       func(tb testing.TB, store string, o options) *instance
 }
 
 var libraries = []library{
 	{name: "kvsession", idle: true, new: newKVSession},
+	// kvsession on rueidisstore (rueidis_test.go), without and with
+	// client-side caching.
+	{name: "kvsession-rueidis", idle: true, redisOnly: true, new: newKVRueidis},
+	{name: "kvsession-rueidis-cache", idle: true, redisOnly: true, new: newKVRueidisCached},
 	{name: "scs", idle: true, new: newSCS},
 	{name: "gorilla", idle: false, new: newGorilla}, // gorilla/sessions has no idle timeout
 }
@@ -161,6 +166,12 @@ func newKVSession(tb testing.TB, store string, o options) *instance {
 		}
 		st = rs
 	}
+	return in.serveKV(tb, st, cfg, o)
+}
+
+// serveKV makes in a kvsession manager on st, its calls counted, serving
+// the app.
+func (in *instance) serveKV(tb testing.TB, st kvsession.Store, cfg kvsession.Config, o options) *instance {
 	if o.idle {
 		cfg.IdleTimeout = idleTimeout
 	}

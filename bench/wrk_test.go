@@ -36,6 +36,7 @@ import (
 //
 //	KVSESSION_BENCH_WRK_ROUNDS    rounds (default 1)
 //	KVSESSION_BENCH_WRK_DURATION  wrk's -d per measurement (default 2s)
+//	KVSESSION_BENCH_WRK_CONNECTIONS  wrk's -c (default 16)
 //	KVSESSION_BENCH_WRK_FILTER    a regular expression: only the measurements
 //	                              whose name (Read/lib=kvsession/store=mem)
 //	                              it matches, for profiling one of them
@@ -52,6 +53,7 @@ func TestWrk(t *testing.T) {
 		t.Skip("KVSESSION_BENCH_WRK is unset")
 	}
 	rounds := envInt(t, "KVSESSION_BENCH_WRK_ROUNDS", 1)
+	conns := envInt(t, "KVSESSION_BENCH_WRK_CONNECTIONS", wrkConnections)
 	duration := 2 * time.Second
 	if s := os.Getenv("KVSESSION_BENCH_WRK_DURATION"); s != "" {
 		var err error
@@ -84,7 +86,7 @@ func TestWrk(t *testing.T) {
 	var targets []target
 	for _, lib := range libraries {
 		for _, store := range stores {
-			if store == "redis" && redisAddr == "" {
+			if store == "redis" && redisAddr == "" || store != "redis" && lib.redisOnly {
 				continue
 			}
 			in := lib.new(t, store, options{})
@@ -97,7 +99,7 @@ func TestWrk(t *testing.T) {
 				name:    "lib=" + lib.name + "/store=" + store,
 				url:     url,
 				cookies: writeLines(t, cookies),
-				kv:      lib.name == "kvsession",
+				kv:      strings.HasPrefix(lib.name, "kvsession"),
 			})
 		}
 	}
@@ -106,6 +108,17 @@ func TestWrk(t *testing.T) {
 	// the difference is the middleware's work alone.
 	url, _ := loopbackServer(t, newNoSession(t, "", options{}).handler, 1)
 	targets = append(targets, target{name: "lib=nosession/store=mem", url: url, cookies: targets[0].cookies})
+	// The floor of the Redis stores: the same requests, each making the
+	// bare rueidis commands of the scenario on a record of its own
+	// (rueidis_test.go): READ one GET, WRITE a GET and a SET.
+	if redisAddr != "" {
+		br := newBareRueidis(t)
+		for _, cookie := range readLines(t, targets[0].cookies) {
+			br.store(t, cookie)
+		}
+		url, _ := loopbackServer(t, br, 1)
+		targets = append(targets, target{name: "lib=bare-rueidis/store=redis", url: url, cookies: targets[0].cookies})
+	}
 
 	completed := map[string]int{} // WRITE requests per kvsession target
 	for round := range rounds {
@@ -118,7 +131,7 @@ func TestWrk(t *testing.T) {
 				if tg.name == "lib=nosession/store=mem" {
 					path = "/nosession"
 				}
-				res := runWrk(t, wrk, script, tg.url, path, tg.cookies, duration)
+				res := runWrk(t, wrk, script, tg.url, path, tg.cookies, duration, conns)
 				fmt.Fprintf(out, "BenchmarkWrk%s/%s \t%d\t%.0f ns/op\t%.0f req/s\n",
 					sc.name, tg.name, res.requests, 1e9/res.perSecond, res.perSecond)
 				if sc.name == "Write" && tg.kv {
@@ -155,7 +168,8 @@ func TestWrk(t *testing.T) {
 const wrkSessions = 256
 
 // wrkConnections and wrkThreads: one wrk thread keeps 16 connections busy,
-// and leaves the server most of the CPU.
+// and leaves the server most of the CPU. KVSESSION_BENCH_WRK_CONNECTIONS
+// sets another number of connections (the issue's numbers use 50).
 const (
 	wrkConnections = 16
 	wrkThreads     = 1
@@ -190,12 +204,12 @@ var (
 	wrkBad      = regexp.MustCompile(`(?m)^\s*(Non-2xx or 3xx responses|Socket errors):.*$`)
 )
 
-func runWrk(t *testing.T, wrk, script, url, path, cookies string, d time.Duration) wrkResult {
+func runWrk(t *testing.T, wrk, script, url, path, cookies string, d time.Duration, conns int) wrkResult {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), d+30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, wrk,
-		"-t", strconv.Itoa(wrkThreads), "-c", strconv.Itoa(wrkConnections),
+		"-t", strconv.Itoa(wrkThreads), "-c", strconv.Itoa(conns),
 		"-d", strconv.Itoa(int(d/time.Second))+"s", "--timeout", "10s",
 		"-s", script, url, "--", cookies, path)
 	b, err := cmd.CombinedOutput()

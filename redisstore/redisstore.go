@@ -2,16 +2,14 @@ package redisstore
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/kvsession/kvsession"
+	"github.com/kvsession/kvsession/internal/redisfmt"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -145,61 +143,12 @@ func New(client redis.UniversalClient, opts *Options) (*Store, error) {
 	}
 	return &Store{
 		client:       client,
-		recPrefix:    o.Namespace + "s:",
-		usrPrefix:    o.Namespace + "u:",
+		recPrefix:    o.Namespace + redisfmt.RecordTag,
+		usrPrefix:    o.Namespace + redisfmt.UserTag,
 		waitReplicas: o.WaitReplicas,
 		waitTimeout:  o.WaitTimeout,
 	}, nil
 }
-
-// A record is stored as one Redis string: a fixed header followed by the
-// value.
-//
-//	byte 0      format, 1
-//	bytes 1-8   version, big-endian uint64, never 0
-//	bytes 9-16  expiry, big-endian Unix milliseconds, 0 for none
-//	bytes 17-   value
-const (
-	recordFormat = 1
-	headerSize   = 17
-	versionOff   = 1
-	expiryOff    = 9
-)
-
-// expiryMillis returns the expiry of t for the header and PXAT: 0 for the
-// zero time, and at least 1 otherwise, so that an instant at or before the
-// Unix epoch still reads as past rather than as "never".
-func expiryMillis(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return max(t.UnixMilli(), 1)
-}
-
-// newVersion returns a random non-zero version. Versions are random rather
-// than counted so that they do not repeat for a key even after the key is
-// deleted and written again: a counter kept in Redis would die with the
-// record. The chance that a write reuses the one version a stale caller
-// holds is 2^-64.
-func newVersion() uint64 {
-	for {
-		if v := rand.Uint64(); v != 0 {
-			return v
-		}
-	}
-}
-
-// encode returns the stored form of a record with a new version.
-func encode(value []byte, expMillis int64) []byte {
-	b := make([]byte, headerSize+len(value))
-	b[0] = recordFormat
-	binary.BigEndian.PutUint64(b[versionOff:], newVersion())
-	binary.BigEndian.PutUint64(b[expiryOff:], uint64(expMillis))
-	copy(b[headerSize:], value)
-	return b
-}
-
-func versionBytes(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 
 // errMalformed reports a value under the store's namespace that this
 // package did not write. It reads as missing.
@@ -235,28 +184,11 @@ func (s *Store) Get(ctx context.Context, key string) (kvsession.Entry, error) {
 	if err != nil {
 		return kvsession.Entry{}, wrap(ctx, "get", err)
 	}
-	e, ok := decode(b)
+	e, ok := redisfmt.Decode(b)
 	if !ok {
 		return kvsession.Entry{}, fmt.Errorf("redisstore: get: %w", errMalformed)
 	}
 	return e, nil
-}
-
-// decode parses the stored form of a record. It reports false if b is not
-// a record of this package.
-func decode(b string) (kvsession.Entry, bool) {
-	if len(b) < headerSize || b[0] != recordFormat {
-		return kvsession.Entry{}, false
-	}
-	e := kvsession.Entry{
-		// Converting the string copies the bytes: the caller owns them.
-		Value:   []byte(b[headerSize:]),
-		Version: binary.BigEndian.Uint64([]byte(b[versionOff:expiryOff])),
-	}
-	if ms := int64(binary.BigEndian.Uint64([]byte(b[expiryOff:headerSize]))); ms != 0 {
-		e.ExpiresAt = time.UnixMilli(ms)
-	}
-	return e, true
 }
 
 // setArgs returns the arguments of a SET of rec with expiry ms.
@@ -274,8 +206,8 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, expiresAt tim
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("redisstore: set: %w", err)
 	}
-	ms := expiryMillis(expiresAt)
-	rec := encode(value, ms)
+	ms := redisfmt.ExpiryMillis(expiresAt)
+	rec := redisfmt.Encode(value, ms)
 	cmd := redis.NewStatusCmd(ctx, setArgs(s.recPrefix+key, rec, ms)...)
 	if err := s.client.Process(ctx, cmd); err != nil {
 		return wrap(ctx, "set", err)
@@ -300,51 +232,17 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// The scripts below each touch one key, so they run on a cluster too.
-// Their arguments are strings and they never turn a version into a Lua
-// number (a double, which cannot hold 64 bits). The 1 they compare the
-// first byte with is recordFormat. They return 0 when no live
-// record of this package exists under the key, 1 on a version conflict and
-// 2 on success; casScript returns the whole current record, a string,
-// instead of 1, so that the caller gets it without another read.
-
-// casScript: ARGV[1] is the expected version (8 bytes), ARGV[2] the new
-// record, ARGV[3] its expiry in Unix milliseconds ("0" for none).
-var casScript = redis.NewScript(`
-local h = redis.call('GETRANGE', KEYS[1], 0, 16)
-if #h < 17 or string.byte(h, 1) ~= 1 then return 0 end
-if string.sub(h, 2, 9) ~= ARGV[1] then return redis.call('GET', KEYS[1]) end
-if ARGV[3] == '0' then
-	redis.call('SET', KEYS[1], ARGV[2])
-else
-	redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[3])
-end
-return 2
-`)
-
-// cadScript: ARGV[1] is the expected version (8 bytes).
-var cadScript = redis.NewScript(`
-local h = redis.call('GETRANGE', KEYS[1], 0, 16)
-if #h < 17 or string.byte(h, 1) ~= 1 then return 0 end
-if string.sub(h, 2, 9) ~= ARGV[1] then return 1 end
-redis.call('DEL', KEYS[1])
-return 2
-`)
-
-// touchScript: ARGV[1] is the new expiry header field (8 bytes), ARGV[2]
-// the same expiry in Unix milliseconds ("0" for none). It rewrites the 8
-// bytes of the header in place, not the value, and keeps the version.
-var touchScript = redis.NewScript(`
-local h = redis.call('GETRANGE', KEYS[1], 0, 16)
-if #h < 17 or string.byte(h, 1) ~= 1 then return 0 end
-redis.call('SETRANGE', KEYS[1], 9, ARGV[1])
-if ARGV[2] == '0' then
-	redis.call('PERSIST', KEYS[1])
-else
-	redis.call('PEXPIREAT', KEYS[1], ARGV[2])
-end
-return 2
-`)
+// The scripts, each touching one key (see redisfmt for their arguments and
+// results).
+var (
+	casScript      = redis.NewScript(redisfmt.CAS)
+	cadScript      = redis.NewScript(redisfmt.CAD)
+	touchScript    = redis.NewScript(redisfmt.Touch)
+	delWaitScript  = redis.NewScript(redisfmt.DelWait)
+	cadWaitScript  = redis.NewScript(redisfmt.CADWait)
+	addUserScript  = redis.NewScript(redisfmt.AddUser)
+	userKeysScript = redis.NewScript(redisfmt.UserKeys)
+)
 
 // runScript runs a conditional script and maps its result to an error. A
 // string result is the current record after a version conflict, returned in
@@ -356,7 +254,7 @@ func (s *Store) runScript(ctx context.Context, op string, sc *redis.Script, key 
 	}
 	switch r := res.(type) {
 	case string:
-		current, ok := decode(r)
+		current, ok := redisfmt.Decode(r)
 		if !ok {
 			return fmt.Errorf("redisstore: %s: %w", op, errMalformed)
 		}
@@ -382,9 +280,9 @@ func (s *Store) CompareAndSwap(ctx context.Context, key string, value []byte, ex
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("redisstore: compare and swap: %w", err)
 	}
-	ms := expiryMillis(expiresAt)
-	rec := encode(value, ms)
-	return s.runScript(ctx, "compare and swap", casScript, key, versionBytes(old), rec, strconv.FormatInt(ms, 10))
+	ms := redisfmt.ExpiryMillis(expiresAt)
+	rec := redisfmt.Encode(value, ms)
+	return s.runScript(ctx, "compare and swap", casScript, key, redisfmt.VersionBytes(old), rec, strconv.FormatInt(ms, 10))
 }
 
 // CompareAndDelete implements [kvsession.Store] with one script.
@@ -396,9 +294,9 @@ func (s *Store) CompareAndDelete(ctx context.Context, key string, old uint64) er
 		return fmt.Errorf("redisstore: %s: %w", op, err)
 	}
 	if s.waitReplicas == 0 {
-		return s.runScript(ctx, op, cadScript, key, versionBytes(old))
+		return s.runScript(ctx, op, cadScript, key, redisfmt.VersionBytes(old))
 	}
-	res, err := s.runWaiting(ctx, op, cadWaitScript, key, func(res any) bool { return res != int64(1) }, versionBytes(old))
+	res, err := s.runWaiting(ctx, op, cadWaitScript, key, func(res any) bool { return res != int64(1) }, redisfmt.VersionBytes(old))
 	if err != nil {
 		return err
 	}
@@ -412,42 +310,6 @@ func (s *Store) CompareAndDelete(ctx context.Context, key string, old uint64) er
 	}
 	return fmt.Errorf("redisstore: %s: unexpected script reply %T", op, res)
 }
-
-// The scripts of a waiting delete always write, even when the record is
-// already gone (a SET and a DEL of the absent key, which leave it absent).
-// WAIT counts the replicas that have the connection's last write, and
-// Redis versions differ on whether a command that changed nothing moves
-// that mark; a connection that wrote nothing would count every replica at
-// once, though an earlier delete of the record (one that reported
-// ErrNotReplicated, or a first attempt that go-redis retried on another
-// connection) may not have reached them. Redis replicates a script's
-// effects, so the SET and DEL reach the replicas after that earlier delete.
-
-// delWaitScript deletes KEYS[1] and returns how many keys it deleted.
-var delWaitScript = redis.NewScript(`
-local n = redis.call('DEL', KEYS[1])
-if n == 0 then
-	redis.call('SET', KEYS[1], '')
-	redis.call('DEL', KEYS[1])
-end
-return n
-`)
-
-// cadWaitScript is cadScript for a waiting delete. ARGV[1] is the expected
-// version (8 bytes).
-var cadWaitScript = redis.NewScript(`
-local h = redis.call('GETRANGE', KEYS[1], 0, 16)
-if #h < 17 or string.byte(h, 1) ~= 1 then
-	if redis.call('EXISTS', KEYS[1]) == 0 then
-		redis.call('SET', KEYS[1], '')
-		redis.call('DEL', KEYS[1])
-	end
-	return 0
-end
-if string.sub(h, 2, 9) ~= ARGV[1] then return 1 end
-redis.call('DEL', KEYS[1])
-return 2
-`)
 
 // pipeliner is a client that can pipeline commands on one connection.
 type pipeliner interface {
@@ -523,14 +385,10 @@ func (s *Store) Touch(ctx context.Context, key string, expiresAt time.Time) erro
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("redisstore: touch: %w", err)
 	}
-	ms := expiryMillis(expiresAt)
-	hdr := binary.BigEndian.AppendUint64(nil, uint64(ms))
+	ms := redisfmt.ExpiryMillis(expiresAt)
+	hdr := redisfmt.ExpiryBytes(ms)
 	return s.runScript(ctx, "touch", touchScript, key, hdr, strconv.FormatInt(ms, 10))
 }
-
-// scanBatch is the COUNT hint of each SCAN: how many hash buckets Redis
-// visits per call, and so roughly how many keys a call returns.
-const scanBatch = 1000
 
 // scanner is the part of a client that Keys needs.
 type scanner interface {
@@ -578,53 +436,20 @@ func (s *Store) Keys(ctx context.Context, prefix string, fn func(key string) err
 	if err != nil {
 		return wrap(ctx, "keys", err)
 	}
-	match := globEscape(s.recPrefix+prefix) + "*"
-	for _, n := range nodes {
-		var cursor uint64
-		for {
+	scans := make([]redisfmt.Scanner, len(nodes))
+	for i, n := range nodes {
+		scans[i] = func(cursor uint64, match string) ([]string, uint64, error) {
 			if err := ctx.Err(); err != nil {
-				return fmt.Errorf("redisstore: keys: %w", err)
+				return nil, 0, fmt.Errorf("redisstore: keys: %w", err)
 			}
-			keys, next, err := n.Scan(ctx, cursor, match, scanBatch).Result()
+			keys, next, err := n.Scan(ctx, cursor, match, redisfmt.ScanBatch).Result()
 			if err != nil {
-				return wrap(ctx, "keys", err)
+				return nil, 0, wrap(ctx, "keys", err)
 			}
-			for _, k := range keys {
-				k, ok := strings.CutPrefix(k, s.recPrefix)
-				if !ok || !strings.HasPrefix(k, prefix) {
-					continue // cannot happen with a correct MATCH; be safe
-				}
-				if err := fn(k); err != nil {
-					return err
-				}
-			}
-			if next == 0 {
-				break
-			}
-			cursor = next
+			return keys, next, nil
 		}
 	}
-	return nil
-}
-
-// globEscape quotes the characters that Redis glob patterns treat
-// specially, so that MATCH sees s literally.
-func globEscape(s string) string {
-	if !strings.ContainsAny(s, `*?[]\`) {
-		return s
-	}
-	var b strings.Builder
-	b.Grow(len(s) + 8)
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '*', '?', '[', ']', '\\':
-			b.WriteByte('\\')
-			b.WriteByte(c)
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
+	return redisfmt.WalkKeys(scans, s.recPrefix, prefix, fn)
 }
 
 // The user index of a user is a sorted set at Namespace+"u:"+user: members
@@ -632,41 +457,12 @@ func globEscape(s string) string {
 // Unix milliseconds, +inf for none. Its scripts read Redis's clock, which
 // also decides when records expire.
 
-// addUserScript: ARGV[1] is the key, ARGV[2] its expiry score. It drops
-// expired entries, adds the pair keeping the later expiry (ZADD GT), and
-// sets the set's own expiry to its latest entry's.
-var addUserScript = redis.NewScript(`
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-redis.call('ZADD', KEYS[1], 'GT', ARGV[2], ARGV[1])
-local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-if #top == 0 then return 0 end
-if top[2] == 'inf' then
-	redis.call('PERSIST', KEYS[1])
-else
-	redis.call('PEXPIREAT', KEYS[1], top[2])
-end
-return 1
-`)
-
-// userKeysScript drops expired entries and returns the others.
-var userKeysScript = redis.NewScript(`
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-return redis.call('ZRANGE', KEYS[1], 0, -1)
-`)
-
 // AddUserKey implements [kvsession.UserIndex] with one script.
 func (s *Store) AddUserKey(ctx context.Context, user, key string, expiresAt time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("redisstore: add user key: %w", err)
 	}
-	score := "+inf"
-	if ms := expiryMillis(expiresAt); ms != 0 {
-		score = strconv.FormatInt(ms, 10)
-	}
+	score := redisfmt.UserScore(redisfmt.ExpiryMillis(expiresAt))
 	if err := addUserScript.Run(ctx, s.client, []string{s.usrPrefix + user}, key, score).Err(); err != nil {
 		return wrap(ctx, "add user key", err)
 	}

@@ -3,6 +3,7 @@ package kvsession
 import (
 	"encoding/binary"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -183,6 +184,19 @@ func (d *decoder) varint() int64 {
 	return v
 }
 
+// time reads a time in Unix milliseconds. A count that no time.Time holds
+// exactly (beyond some 292 million years), or that names the zero time's
+// instant (which the encoding keeps for "none"), is corrupt: the record
+// could not be written back as it was read.
+func (d *decoder) time() time.Time {
+	ms := d.varint()
+	t := time.UnixMilli(ms)
+	if d.err == nil && (t.UnixMilli() != ms || ms != 0 && t.IsZero()) {
+		d.err = fmt.Errorf("%w: time out of range", ErrCorrupt)
+	}
+	return t
+}
+
 func (d *decoder) bytes() []byte {
 	n := d.uvarint()
 	if d.err != nil {
@@ -209,43 +223,60 @@ func decodeRecord(b []byte) (record, error) {
 		return r, fmt.Errorf("%w: unknown format %d", ErrCorrupt, b[1])
 	}
 	d := decoder{b: b[2:]}
-	r.created = time.UnixMilli(d.varint())
-	r.updated = time.UnixMilli(d.varint())
+	r.created = d.time()
+	r.updated = d.time()
 	if format >= recordFormat {
-		if ms := d.varint(); ms != 0 {
-			r.deadline = time.UnixMilli(ms)
+		if t := d.time(); t.UnixMilli() != 0 {
+			r.deadline = t
 		}
-		if ms := d.varint(); ms != 0 {
-			r.idle = time.UnixMilli(ms)
+		if t := d.time(); t.UnixMilli() != 0 {
+			r.idle = t
 		}
 	}
 	flags := d.uvarint()
 	r.permanent = flags&flagPermanent != 0
-	r.user = string(d.bytes())
+	// The record's strings (user, mark, user agent, remote address and the
+	// values' names) are cut from one string, so that a session's load
+	// makes one allocation for all of them: a first pass finds them and
+	// their total size, a second copies them.
+	user := d.bytes()
+	var mark []byte
 	if format >= recordFormat {
-		r.mark = string(d.bytes())
+		mark = d.bytes()
 	}
-	r.userAgent = string(d.bytes())
-	r.remote = string(d.bytes())
+	userAgent, remote := d.bytes(), d.bytes()
 	n := d.uvarint()
 	// Each field takes at least two bytes, which bounds the allocation
 	// below by the input's size.
 	if d.err == nil && n > uint64(len(d.b)/2) {
 		return record{}, ErrCorrupt
 	}
-	if n > 0 {
-		r.fields = make([]field, 0, n)
-	}
+	fieldsAt := d.b
+	size := len(user) + len(mark) + len(userAgent) + len(remote)
 	for range n {
-		key := d.bytes()
-		raw := d.bytes()
-		if d.err != nil {
-			break
-		}
-		r.fields = append(r.fields, field{string(key), raw})
+		size += len(d.bytes())
+		d.bytes()
 	}
 	if d.err != nil {
 		return record{}, d.err
+	}
+	// After Grow, the writes below fit without another allocation, so a
+	// string taken from sb stays valid as more is written.
+	var sb strings.Builder
+	sb.Grow(size)
+	piece := func(b []byte) string {
+		start := sb.Len()
+		sb.Write(b)
+		return sb.String()[start:]
+	}
+	r.user, r.mark, r.userAgent, r.remote = piece(user), piece(mark), piece(userAgent), piece(remote)
+	if n > 0 {
+		r.fields = make([]field, n)
+	}
+	fd := decoder{b: fieldsAt}
+	for i := range r.fields {
+		r.fields[i].key = piece(fd.bytes())
+		r.fields[i].raw = fd.bytes()
 	}
 	if len(d.b) != 0 {
 		return record{}, fmt.Errorf("%w: %d trailing bytes", ErrCorrupt, len(d.b))

@@ -37,7 +37,7 @@ func newKVRueidisCache(tb testing.TB, store string, o options, cacheTTL time.Dur
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return in.serveKV(tb, st, kvsession.Config{Keys: [][]byte{signingKey}}, o)
+	return in.serveKV(tb, st, kvsession.Config{Secrets: [][]byte{signingKey}}, o)
 }
 
 // newRueidisClient returns a rueidis client of its own for one instance,

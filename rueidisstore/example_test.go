@@ -28,7 +28,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	m, err := kvsession.New(store, kvsession.Config{
-		Keys: [][]byte{[]byte(os.Getenv("SESSION_KEY"))}, // 32 random bytes or more
+		Secrets: [][]byte{[]byte(os.Getenv("SESSION_SECRET"))}, // 32 random bytes or more
 	})
 	if err != nil {
 		log.Fatal(err)

@@ -144,7 +144,7 @@ var sessionKey = []byte("rueidisstore-test-key-0123456789")
 
 func manager(t *testing.T, s kvsession.Store, prefix string) *kvsession.Manager {
 	t.Helper()
-	m, err := kvsession.New(s, kvsession.Config{Keys: [][]byte{sessionKey}, KeyPrefix: prefix, Logger: slog.New(slog.DiscardHandler)})
+	m, err := kvsession.New(s, kvsession.Config{Secrets: [][]byte{sessionKey}, KeyPrefix: prefix, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -163,6 +163,9 @@ func TestCleanupProgress(t *testing.T) {
 		}
 		last = done
 	}
+	if last == 0 {
+		t.Errorf("%d progress lines of the deletes, all at 0: the walk reported none", len(lines))
+	}
 }
 
 // TestCleanupSweepProgress checks that a store's own sweep reports the
@@ -170,7 +173,7 @@ func TestCleanupProgress(t *testing.T) {
 // found, on every store that sweeps: records for more than one batch
 // (1000 rows, 256 directory entries).
 func TestCleanupSweepProgress(t *testing.T) {
-	const n = 1100
+	const n = 1500
 	for _, b := range backends {
 		if !b.sweeps {
 			continue
@@ -185,7 +188,7 @@ func TestCleanupSweepProgress(t *testing.T) {
 			closer.Close()
 
 			c, stdout, stderr := newCLI()
-			c.progressEvery = 200 * time.Microsecond // many lines during the sweep
+			c.progressEvery = 50 * time.Microsecond // many lines during each batch
 			if code := c.main(t.Context(), []string{"cleanup", "-store", u}); code != exitOK {
 				t.Fatalf("cleanup: exit %d: %s", code, stderr)
 			}
@@ -197,15 +200,19 @@ func TestCleanupSweepProgress(t *testing.T) {
 			if len(lines) == 0 {
 				t.Fatalf("no progress line of the sweep in:\n%s", stderr)
 			}
-			last := 0
+			last, moving := 0, 0
 			for _, l := range lines {
 				var done int
 				fmt.Sscan(l[1], &done)
 				if done < last || done > n {
 					t.Errorf("progress went from %d to %d of %d", last, done, n)
 				}
+				if done > 0 {
+					moving++
+				}
 				last = done
 			}
+			t.Logf("%d progress lines, %d after the first batch", len(lines), moving)
 			if last == 0 {
 				t.Errorf("%d progress lines of the sweep, all at 0: no batch reported", len(lines))
 			}

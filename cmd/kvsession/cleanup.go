@@ -146,10 +146,10 @@ func (c *cli) cleanup(ctx context.Context, f *commonFlags, dryRun bool) error {
 // sweepStatus is the progress status of a store's sweep: the records
 // deleted so far and, if the walk counted them, the expired ones found
 // under the key prefix, which the sweep of the whole store may exceed.
-func sweepStatus(deleted, found *atomic.Int64, counted bool, keyPrefix string) func() string {
+func sweepStatus(deleted, found *atomic.Int64, walked bool, keyPrefix string) func() string {
 	return func() string {
 		s := plural(int(deleted.Load()), "expired record") + " deleted so far"
-		if counted {
+		if walked {
 			s += fmt.Sprintf(" (%d found under key prefix %q)", found.Load(), keyPrefix)
 		}
 		return s

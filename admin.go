@@ -353,6 +353,10 @@ func (a *Admin) RevokeUser(ctx context.Context, user string, keepCurrent bool) (
 // a session refreshed meanwhile stays. It returns an error wrapping
 // errors.ErrUnsupported if the store can do neither (memcached, which
 // evicts by itself).
+//
+// If ctx carries a progress function ([WithSweepProgress]), Cleanup passes
+// it to the store's sweep, which reports after each batch if it does, or,
+// when it walks, reports itself after each record it deletes.
 func (a *Admin) Cleanup(ctx context.Context) (int, error) {
 	if err := a.write("cleanup"); err != nil {
 		return 0, err
@@ -401,6 +405,7 @@ func (a *Admin) Cleanup(ctx context.Context) (int, error) {
 		}
 		c.tidy(detached, d.user, d.key)
 		n++
+		ReportSweepProgress(ctx, n)
 	}
 	return n, nil
 }

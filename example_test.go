@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"time"
 
 	"github.com/kvsession/kvsession"
 	"github.com/kvsession/kvsession/memstore"
@@ -160,4 +161,24 @@ func ExampleManager_Open() {
 	s.Commit()
 	fmt.Println(step, flashes)
 	// Output: 2 [step done]
+}
+
+// A sweep that says how far it is: the store reports the records removed
+// so far after each batch (memstore sweeps in one).
+func ExampleWithSweepProgress() {
+	now := time.Now()
+	store := memstore.New(&memstore.Options{Now: func() time.Time { return now }})
+	for _, key := range []string{"a", "b", "c"} {
+		store.Set(context.Background(), key, []byte("v"), now.Add(time.Minute))
+	}
+	now = now.Add(time.Hour)
+
+	ctx := kvsession.WithSweepProgress(context.Background(), func(deleted int) {
+		fmt.Println("deleted so far:", deleted)
+	})
+	n, err := store.DeleteExpired(ctx)
+	fmt.Println("deleted:", n, err)
+	// Output:
+	// deleted so far: 3
+	// deleted: 3 <nil>
 }

@@ -152,3 +152,36 @@ type ExpiredDeleter interface {
 	// large sweep does not block other users of the store.
 	DeleteExpired(ctx context.Context) (int, error)
 }
+
+// sweepProgressKey is the context key of WithSweepProgress.
+type sweepProgressKey struct{}
+
+// WithSweepProgress returns a copy of ctx that carries fn, for a call of
+// [ExpiredDeleter.DeleteExpired] (or [Admin.Cleanup]) that should say how
+// far it is. A store that reports calls fn after each batch that removed
+// records, with the number of records removed so far by that call: each
+// count greater than the one before and, when DeleteExpired succeeds, the
+// last one equal to what it returns. A store that never reports still sweeps; the
+// caller then learns only the total, when DeleteExpired returns.
+//
+// The store calls fn from the goroutine running DeleteExpired, never
+// concurrently and never after DeleteExpired returns, possibly while it
+// holds a lock of its own: fn should be cheap (store the count in an
+// atomic, say) and must not call the store.
+//
+// A ctx that carries fn already carries the new fn instead. A wrapper
+// that sweeps several stores in one call should give each a context with
+// a fn of its own that adds the counts of the stores swept before.
+func WithSweepProgress(ctx context.Context, fn func(deleted int)) context.Context {
+	return context.WithValue(ctx, sweepProgressKey{}, fn)
+}
+
+// ReportSweepProgress is for implementations of [ExpiredDeleter]: it calls
+// the function that [WithSweepProgress] put in ctx with deleted, the
+// records removed so far by this call of DeleteExpired, and does nothing
+// if ctx carries none. Call it after each batch that removed records.
+func ReportSweepProgress(ctx context.Context, deleted int) {
+	if fn, _ := ctx.Value(sweepProgressKey{}).(func(int)); fn != nil {
+		fn(deleted)
+	}
+}

@@ -506,8 +506,10 @@ const sweepBatch = 1000
 
 // DeleteExpired implements [kvsession.ExpiredDeleter]. It removes expired
 // records and user index entries, at most 1000 per write transaction, and
-// reports how many records it removed. If ctx is cancelled between two
-// batches it stops and returns the count so far with the context's error.
+// reports how many records it removed, after each transaction that
+// removed some to ctx's progress function ([kvsession.WithSweepProgress])
+// and in all at the end. If ctx is cancelled between two batches it stops
+// and returns the count so far with the context's error.
 func (s *Store) DeleteExpired(ctx context.Context) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, fmt.Errorf("boltstore: delete expired: %w", err)
@@ -522,6 +524,9 @@ func (s *Store) DeleteExpired(ctx context.Context) (int, error) {
 		total += n
 		if err != nil {
 			return total, fmt.Errorf("boltstore: delete expired: %w", err)
+		}
+		if n > 0 {
+			kvsession.ReportSweepProgress(ctx, total)
 		}
 		if !more {
 			return total, nil

@@ -48,9 +48,12 @@ func newStore(tb testing.TB, db *bbolt.DB, opts *boltstore.Options) *boltstore.S
 }
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, storetest.Harness{NewStore: func(t *testing.T, c *storetest.Clock) kvsession.Store {
-		return newStore(t, tempDB(t), &boltstore.Options{Now: c.Now})
-	}})
+	storetest.Run(t, storetest.Harness{
+		NewStore: func(t *testing.T, c *storetest.Clock) kvsession.Store {
+			return newStore(t, tempDB(t), &boltstore.Options{Now: c.Now})
+		},
+		SweepProgress: true,
+	})
 }
 
 func BenchmarkStore(b *testing.B) {

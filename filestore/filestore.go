@@ -556,8 +556,11 @@ func (s *Store) keyOf(name string) (string, bool, error) {
 // it, so writers are never held up for long. It removes the files that are
 // expired or corrupt (counted in its result), temp files that writers left
 // more than a minute ago by the real clock (not counted), and expired
-// entries and empty directories of the user index (not counted). If ctx is
-// done during the sweep, it returns how many records it removed so far.
+// entries and empty directories of the user index (not counted). After
+// each batch of 256 directory entries that removed records it reports the
+// count so far to ctx's progress function ([kvsession.WithSweepProgress]).
+// If ctx is done during the sweep, it returns how many records it removed
+// so far.
 func (s *Store) DeleteExpired(ctx context.Context) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, fmt.Errorf("filestore: delete expired: %w", err)
@@ -566,7 +569,7 @@ func (s *Store) DeleteExpired(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	now := s.now()
-	n, err := s.sweep(ctx, s.dir, "", now, readHeader)
+	n, err := s.sweep(ctx, s.dir, "", now, readHeader, true)
 	if err == nil {
 		err = s.sweepUsers(ctx, now)
 	}
@@ -591,7 +594,7 @@ func (s *Store) sweepUsers(ctx context.Context, now time.Time) error {
 				return err
 			}
 			rel := usersDir + "/" + e.Name() + "/"
-			if _, err := s.sweep(ctx, filepath.Join(users, e.Name()), rel, now, readRecord); err != nil {
+			if _, err := s.sweep(ctx, filepath.Join(users, e.Name()), rel, now, readRecord, false); err != nil {
 				return err
 			}
 			// Fails, as it should, if the directory is not empty. A
@@ -605,11 +608,13 @@ func (s *Store) sweepUsers(ctx context.Context, now time.Time) error {
 // sweep removes the dead record files and stale temp files in dir, whose
 // path relative to the store's directory is rel (empty or ending in '/'),
 // and returns how many record files it removed. It reads each file with
-// read and syncs dir once per batch.
-func (s *Store) sweep(ctx context.Context, dir, rel string, now time.Time, read func(string) (record, error)) (int, error) {
+// read and syncs dir once per batch; with report, it then reports the count
+// so far to ctx's progress function ([kvsession.WithSweepProgress]) if the
+// batch removed records.
+func (s *Store) sweep(ctx context.Context, dir, rel string, now time.Time, read func(string) (record, error), report bool) (int, error) {
 	n := 0
 	err := walkDir(ctx, dir, func(batch []fs.DirEntry) error {
-		removed := false
+		removed, before := false, n
 		for _, e := range batch {
 			name := e.Name()
 			switch {
@@ -637,8 +642,14 @@ func (s *Store) sweep(ctx context.Context, dir, rel string, now time.Time, read 
 				}
 			}
 		}
-		if removed {
-			return syncDir(dir)
+		if !removed {
+			return nil
+		}
+		if err := syncDir(dir); err != nil {
+			return err
+		}
+		if report && n > before {
+			kvsession.ReportSweepProgress(ctx, n)
 		}
 		return nil
 	})

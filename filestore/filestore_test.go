@@ -42,6 +42,7 @@ func TestConformance(t *testing.T) {
 			return newStore(t, t.TempDir(), c.Now)
 		},
 		SessionRounds: sessionRounds,
+		SweepProgress: true,
 	})
 }
 

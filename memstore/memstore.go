@@ -463,15 +463,21 @@ func (s *Store) Keys(ctx context.Context, prefix string, fn func(key string) err
 	return nil
 }
 
-// DeleteExpired implements [kvsession.ExpiredDeleter].
+// DeleteExpired implements [kvsession.ExpiredDeleter]. It sweeps in one
+// batch, under the store's lock, and then reports its count to ctx's
+// progress function ([kvsession.WithSweepProgress]) if it removed records.
 func (s *Store) DeleteExpired(ctx context.Context) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, fmt.Errorf("memstore: delete expired: %w", err)
 	}
 	now := s.now()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.sweep(now), nil
+	n := s.sweep(now)
+	s.mu.Unlock()
+	if n > 0 {
+		kvsession.ReportSweepProgress(ctx, n)
+	}
+	return n, nil
 }
 
 // AddUserKey implements [kvsession.UserIndex].

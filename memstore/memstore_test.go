@@ -11,9 +11,12 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, storetest.Harness{NewStore: func(t *testing.T, c *storetest.Clock) kvsession.Store {
-		return memstore.New(&memstore.Options{Now: c.Now})
-	}})
+	storetest.Run(t, storetest.Harness{
+		NewStore: func(t *testing.T, c *storetest.Clock) kvsession.Store {
+			return memstore.New(&memstore.Options{Now: c.Now})
+		},
+		SweepProgress: true,
+	})
 }
 
 func BenchmarkStore(b *testing.B) {

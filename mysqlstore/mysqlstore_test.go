@@ -117,6 +117,7 @@ func runConformance(t *testing.T, db *sql.DB, rounds int) {
 			return newStore(t, db, &mysqlstore.Options{Table: table, Now: c.Now})
 		},
 		SessionRounds: rounds,
+		SweepProgress: true,
 	})
 }
 

@@ -440,9 +440,11 @@ func (s *Store) Keys(ctx context.Context, prefix string, fn func(key string) err
 
 // DeleteExpired implements [kvsession.ExpiredDeleter]. It deletes expired
 // records in statements of at most 1000 rows, then the expired entries of
-// the user index, which it does not count. It checks ctx between
-// statements; when ctx ends it returns the records removed so far with an
-// error wrapping ctx's error.
+// the user index, which it does not count. After each statement that
+// removed records it reports the count so far to ctx's progress function
+// ([kvsession.WithSweepProgress]). It checks ctx between statements; when
+// ctx ends it returns the records removed so far with an error wrapping
+// ctx's error.
 func (s *Store) DeleteExpired(ctx context.Context) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, fmt.Errorf("pgstore: delete expired: %w", err)
@@ -458,8 +460,9 @@ func (s *Store) DeleteExpired(ctx context.Context) (int, error) {
 			if err != nil {
 				return total, s.fail(ctx, "delete expired", err)
 			}
-			if query == s.sweep {
+			if query == s.sweep && n > 0 {
 				total += int(n)
+				kvsession.ReportSweepProgress(ctx, total)
 			}
 			if n < sweepBatch {
 				break

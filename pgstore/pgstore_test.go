@@ -102,6 +102,7 @@ func runConformance(t *testing.T, pool *pgxpool.Pool, table string, rounds int) 
 			return s
 		},
 		SessionRounds: rounds,
+		SweepProgress: true,
 	})
 }
 

@@ -388,8 +388,10 @@ const sweepBatch = 1000
 
 // DeleteExpired implements [kvsession.ExpiredDeleter]. It deletes expired
 // records, then expired user index entries, 1000 rows per statement, and
-// reports how many records it deleted. If ctx is cancelled between two
-// batches it stops and returns the count so far with the context's error.
+// reports how many records it deleted: after each statement that deleted
+// some to ctx's progress function ([kvsession.WithSweepProgress]), and in
+// all at the end. If ctx is cancelled between two batches it stops and
+// returns the count so far with the context's error.
 func (s *Store) DeleteExpired(ctx context.Context) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, fmt.Errorf("sqlitestore: delete expired: %w", err)
@@ -409,8 +411,9 @@ func (s *Store) DeleteExpired(ctx context.Context) (int, error) {
 			if err != nil {
 				return total, fmt.Errorf("sqlitestore: delete expired: %w", err)
 			}
-			if q == s.q.sweep {
+			if q == s.q.sweep && n > 0 {
 				total += int(n)
+				kvsession.ReportSweepProgress(ctx, total)
 			}
 			if n < sweepBatch {
 				break

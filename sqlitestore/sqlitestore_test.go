@@ -57,6 +57,7 @@ func TestConformance(t *testing.T) {
 			return newStore(t, openDB(t), &sqlitestore.Options{Now: c.Now})
 		},
 		SessionRounds: sessionRounds,
+		SweepProgress: true,
 	})
 }
 
@@ -80,6 +81,7 @@ func TestConformanceManyConnections(t *testing.T) {
 			return newStore(t, db, &sqlitestore.Options{Now: c.Now, Table: "sessions"})
 		},
 		SessionRounds: sessionRounds,
+		SweepProgress: true,
 	})
 }
 

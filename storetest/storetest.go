@@ -53,6 +53,13 @@ type Harness struct {
 	// SessionRounds is how many rounds of 50 concurrent writers the
 	// no-lost-updates check runs. Default: 100; with -short, 5.
 	SessionRounds int
+
+	// SweepProgress says that the store's DeleteExpired reports its
+	// progress ([kvsession.ReportSweepProgress]), so the kit requires the
+	// reports. Without it the kit checks the reports of a store that makes
+	// them and skips that check for one that makes none: reporting is
+	// optional, and such a store still conforms.
+	SweepProgress bool
 }
 
 // Clock is a controllable clock for stores under test. Its zero value is
@@ -198,6 +205,7 @@ func RunStore(t *testing.T, h Harness) {
 		{"Touch", testTouch},
 		{"Keys", testKeys},
 		{"DeleteExpired", testDeleteExpired},
+		{"SweepProgress", testSweepProgress},
 		{"UserIndex", testUserIndex},
 		{"UserIndexWeirdUsers", testUserIndexWeirdUsers},
 	}
@@ -682,6 +690,77 @@ func testDeleteExpired(t *testing.T, e *env) {
 		if err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// testSweepProgress sweeps enough records for several batches of the
+// repository's stores (1000 rows, 256 directory entries) and checks what
+// kvsession.WithSweepProgress promises: counts that grow, the last equal
+// to the total, none after DeleteExpired returns.
+func testSweepProgress(t *testing.T, e *env) {
+	ds, ok := e.store.(kvsession.ExpiredDeleter)
+	if !ok {
+		t.Skip("store does not implement kvsession.ExpiredDeleter")
+	}
+	step := 100 * time.Millisecond
+	if e.h.ServerClock {
+		step = max(time.Second, e.gran)
+	}
+	const n, writers = 2500, 8
+	exp := e.clock.Now().Add(step)
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Go(func() {
+			for i := w; i < n; i += writers {
+				if err := e.store.Set(t.Context(), e.key(fmt.Sprintf("sweep-%d", i)), []byte("v"), exp); err != nil {
+					errs <- fmt.Errorf("Set: %w", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	e.clock.Advance(2*step + e.gran)
+
+	var reports []int
+	var returned atomic.Bool
+	ctx := kvsession.WithSweepProgress(t.Context(), func(deleted int) {
+		if returned.Load() {
+			t.Errorf("progress %d reported after DeleteExpired returned", deleted)
+			return
+		}
+		reports = append(reports, deleted)
+	})
+	got, err := ds.DeleteExpired(ctx)
+	returned.Store(true)
+	if err != nil {
+		t.Fatalf("DeleteExpired: %v", err)
+	}
+	if got < n { // other tests may share the store, so more may go
+		t.Errorf("DeleteExpired removed %d records, want at least %d", got, n)
+	}
+	if len(reports) == 0 {
+		if e.h.SweepProgress {
+			t.Fatalf("DeleteExpired of %d records reported no progress; Harness.SweepProgress says it does", got)
+		}
+		t.Skip("DeleteExpired reports no progress (optional)")
+	}
+	t.Logf("DeleteExpired of %d records reported %d times", got, len(reports))
+	last := 0
+	for _, d := range reports {
+		if d <= last {
+			t.Errorf("progress reports %v: %d after %d, want growing counts", reports, d, last)
+			break
+		}
+		last = d
+	}
+	if last != got {
+		t.Errorf("last progress report %d, but DeleteExpired returned %d", last, got)
 	}
 }
 

@@ -40,8 +40,9 @@ application alone in its store) and, apart, the corrupt records.
 
 A long run reports its progress on standard error every few seconds: the
 records read while counting, then the records deleted so far, of the
-expired ones found. A store's own sweep (without -no-store-ttl) reports
-its count only when done.`,
+expired ones found. A store's own sweep (without -no-store-ttl) counts
+after each batch, and covers the whole store: it may delete more than
+the walk found under -key-prefix.`,
 	setup: func(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		common := c.commonFlags(fs)
 		noStoreTTLFlag(fs, common, "walk the records and delete the expired ones, on every store that can list them")
@@ -67,23 +68,6 @@ type cleanupJSON struct {
 	Corrupt         int64 `json:"corrupt"`                  // records that do not decode
 }
 
-// countingStore counts the records that CompareAndDelete removes: the
-// deletes of the Admin's walking cleanup, for its progress. It lists (the
-// walk needs it) and hides the store's own sweep, which the walk replaces.
-type countingStore struct {
-	kvsession.Store
-	kvsession.Lister
-	deleted atomic.Int64
-}
-
-func (s *countingStore) CompareAndDelete(ctx context.Context, key string, old uint64) error {
-	err := s.Store.CompareAndDelete(ctx, key, old)
-	if err == nil {
-		s.deleted.Add(1)
-	}
-	return err
-}
-
 func (c *cli) cleanup(ctx context.Context, f *commonFlags, dryRun bool) error {
 	o, err := c.open(ctx, f, dryRun)
 	if err != nil {
@@ -92,7 +76,7 @@ func (c *cli) cleanup(ctx context.Context, f *commonFlags, dryRun bool) error {
 	defer o.Close()
 	store := storeurl.Redact(f.store)
 	_, sweeps := o.store.(kvsession.ExpiredDeleter)
-	lister, lists := o.store.(kvsession.Lister)
+	_, lists := o.store.(kvsession.Lister)
 	walks := lists && (f.noStoreTTL || !sweeps) // the Admin walks and deletes, one record at a time
 	if !sweeps && !f.noStoreTTL {
 		if f.json {
@@ -134,21 +118,15 @@ func (c *cli) cleanup(ctx context.Context, f *commonFlags, dryRun bool) error {
 		return nil
 	}
 
-	admin := o.admin
-	var status func() string
-	if walks {
-		counting := &countingStore{Store: o.store, Lister: lister}
-		if admin, err = c.newAdmin(counting, f, false); err != nil {
-			return err
-		}
-		status = counted(&counting.deleted, &expired, "expired records deleted")
-	} else {
-		status = func() string {
-			return fmt.Sprintf("the store deletes the %d expired records found in batches and reports the count when done", expired.Load())
-		}
+	// The Admin's walk reports after each record it deletes, the store's
+	// sweep after each batch.
+	var sofar atomic.Int64
+	status := counted(&sofar, &expired, "expired records deleted")
+	if !walks {
+		status = sweepStatus(&sofar, &expired, lists, f.keyPrefix)
 	}
 	p := c.startProgress("cleanup: deleting", status)
-	deleted, err := admin.Cleanup(ctx)
+	deleted, err := o.admin.Cleanup(kvsession.WithSweepProgress(ctx, func(n int) { sofar.Store(int64(n)) }))
 	p.end()
 	if err != nil {
 		if deleted > 0 {
@@ -163,6 +141,19 @@ func (c *cli) cleanup(ctx context.Context, f *commonFlags, dryRun bool) error {
 	fmt.Fprintf(c.stdout, "deleted %s from %s\n", plural(deleted, "expired record"), store)
 	c.reportCorrupt(n.corrupt, f.keyPrefix)
 	return nil
+}
+
+// sweepStatus is the progress status of a store's sweep: the records
+// deleted so far and, if the walk counted them, the expired ones found
+// under the key prefix, which the sweep of the whole store may exceed.
+func sweepStatus(deleted, found *atomic.Int64, walked bool, keyPrefix string) func() string {
+	return func() string {
+		s := plural(int(deleted.Load()), "expired record") + " deleted so far"
+		if walked {
+			s += fmt.Sprintf(" (%d found under key prefix %q)", found.Load(), keyPrefix)
+		}
+		return s
+	}
 }
 
 // reportCorrupt says how many corrupt records a walk met, if any.

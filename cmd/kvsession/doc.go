@@ -205,8 +205,9 @@
 //
 // A long run reports its progress on standard error every few seconds: the
 // records read while counting, then the records deleted so far, of the
-// expired ones found. A store's own sweep (without -no-store-ttl) reports
-// its count only when done.
+// expired ones found. A store's own sweep (without -no-store-ttl) counts
+// after each batch, and covers the whole store: it may delete more than
+// the walk found under -key-prefix.
 //
 // Flags:
 //

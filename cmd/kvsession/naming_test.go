@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
@@ -164,33 +163,60 @@ func TestCleanupProgress(t *testing.T) {
 		}
 		last = done
 	}
+	if last == 0 {
+		t.Errorf("%d progress lines of the deletes, all at 0: the walk reported none", len(lines))
+	}
 }
 
-// TestCountingStore checks that the store behind cleanup's progress counts
-// the records that CompareAndDelete removes, and nothing else.
-func TestCountingStore(t *testing.T) {
-	u := "file://" + filepath.Join(t.TempDir(), "sessions")
-	store, closer, err := storeurl.Open(t.Context(), u, storeurl.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closer.Close()
-	cs := &countingStore{Store: store, Lister: store.(kvsession.Lister)}
-	ctx := context.Background()
-	if err := cs.Set(ctx, "k", []byte("v"), time.Time{}); err != nil {
-		t.Fatal(err)
-	}
-	e, _ := cs.Get(ctx, "k")
-	cs.CompareAndDelete(ctx, "k", e.Version+1) // a conflict
-	cs.CompareAndDelete(ctx, "missing", 1)     // not found
-	if err := cs.CompareAndDelete(ctx, "k", e.Version); err != nil {
-		t.Fatal(err)
-	}
-	if got := cs.deleted.Load(); got != 1 {
-		t.Errorf("deleted = %d, want 1", got)
-	}
-	if _, ok := any(cs).(kvsession.ExpiredDeleter); ok {
-		t.Error("countingStore sweeps: the Admin would not walk, and the count would stay 0")
+// TestCleanupSweepProgress checks that a store's own sweep reports the
+// records deleted so far, after each batch, with the expired ones the walk
+// found, on every store that sweeps: records for more than one batch
+// (1000 rows, 256 directory entries).
+func TestCleanupSweepProgress(t *testing.T) {
+	const n = 1500
+	for _, b := range backends {
+		if !b.sweeps {
+			continue
+		}
+		t.Run(b.name, func(t *testing.T) {
+			u := b.url(t)
+			store, closer, err := storeurl.Open(t.Context(), u, storeurl.Options{CreateSchema: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			writeSessions(t, store, kvsession.Config{Lifetime: time.Hour}, time.Now().Add(-2*time.Hour), n) // store TTL an hour ago
+			closer.Close()
+
+			c, stdout, stderr := newCLI()
+			c.progressEvery = 50 * time.Microsecond // many lines during each batch
+			if code := c.main(t.Context(), []string{"cleanup", "-store", u}); code != exitOK {
+				t.Fatalf("cleanup: exit %d: %s", code, stderr)
+			}
+			if !strings.Contains(stdout.String(), fmt.Sprintf("deleted %d expired records", n)) {
+				t.Errorf("cleanup:\n%s", stdout)
+			}
+			re := regexp.MustCompile(`cleanup: deleting: \S+, (\d+) expired records? deleted so far \(` + fmt.Sprint(n) + ` found under key prefix ""\)\n`)
+			lines := re.FindAllStringSubmatch(stderr.String(), -1)
+			if len(lines) == 0 {
+				t.Fatalf("no progress line of the sweep in:\n%s", stderr)
+			}
+			last, moving := 0, 0
+			for _, l := range lines {
+				var done int
+				fmt.Sscan(l[1], &done)
+				if done < last || done > n {
+					t.Errorf("progress went from %d to %d of %d", last, done, n)
+				}
+				if done > 0 {
+					moving++
+				}
+				last = done
+			}
+			t.Logf("%d progress lines, %d after the first batch", len(lines), moving)
+			if last == 0 {
+				t.Errorf("%d progress lines of the sweep, all at 0: no batch reported", len(lines))
+			}
+		})
 	}
 }
 

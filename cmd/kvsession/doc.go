@@ -53,7 +53,8 @@
 //
 // Sessions are named by the ID that list shows (the start of the hash of the
 // session ID that the store keeps: it cannot be turned into a cookie), or by
-// their full store key (list -json shows it).
+// their full store key (list -json shows it). One that starts with "-" may be
+// given as it is; a start of fewer than 12 characters of one goes after --.
 //
 // The tool needs no signing secret and no setting of the application but its
 // key prefix (and, for cleanup and revoke, -no-store-ttl if the application

@@ -98,7 +98,8 @@ sessions.
 
 Sessions are named by the ID that list shows (the start of the hash of the
 session ID that the store keeps: it cannot be turned into a cookie), or by
-their full store key (list -json shows it).
+their full store key (list -json shows it). One that starts with "-" may be
+given as it is; a start of fewer than 12 characters of one goes after --.
 
 The tool needs no signing secret and no setting of the application but its
 key prefix (and, for cleanup and revoke, -no-store-ttl if the application
@@ -233,6 +234,11 @@ func renamedFlag(args []string) string {
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	var positional []string
 	for {
+		if len(args) > 0 && isSessionArg(fs, args[0]) {
+			positional = append(positional, args[0])
+			args = args[1:]
+			continue
+		}
 		if err := fs.Parse(args); err != nil {
 			return nil, err
 		}
@@ -246,6 +252,21 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 		positional = append(positional, rest[0])
 		args = rest[1:]
 	}
+}
+
+// isSessionArg reports whether arg, which starts with one "-", names a
+// session rather than a flag: it names no flag of fs and has the form of
+// a session's ID as list shows it or its store key (12 to hashLen
+// base64url characters). A session's hash starts with "-" one time in 64;
+// a shorter start of one, or one that starts with "--", goes after a "--"
+// argument, like any argument that looks like a flag.
+func isSessionArg(fs *flag.FlagSet, arg string) bool {
+	const listedIDLen = 12 // as list shows it: kvsession's log ID
+	if len(arg) < listedIDLen || len(arg) > hashLen || arg[0] != '-' || arg[1] == '-' {
+		return false
+	}
+	name, _, _ := strings.Cut(arg[1:], "=")
+	return fs.Lookup(name) == nil && checkSessionArg("", arg) == nil
 }
 
 // errUsage is wrapped by errors in the command line: exit status 2.

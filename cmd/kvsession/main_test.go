@@ -493,6 +493,18 @@ func TestHelp(t *testing.T) {
 	}
 }
 
+// A mistyped flag is still a flag error, not a session named "-jsn".
+func TestParseInterspersedBadFlag(t *testing.T) {
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Bool("json", false, "")
+	for _, arg := range []string{"-jsn", "-store=x", "--no-such-flag", "--D_Vu41zKj5e"} {
+		if got, err := parseInterspersed(fs, []string{arg}); err == nil {
+			t.Errorf("parseInterspersed(%q) = %q, nil; want a flag error", arg, got)
+		}
+	}
+}
+
 func TestParseInterspersed(t *testing.T) {
 	for _, tt := range []struct {
 		args, positional []string
@@ -501,6 +513,11 @@ func TestParseInterspersed(t *testing.T) {
 		{[]string{"a", "-json", "b"}, []string{"a", "b"}, true},
 		{[]string{"-json", "a"}, []string{"a"}, true},
 		{[]string{"a", "--", "-json"}, []string{"a", "-json"}, false},
+		// A session's hash may start with "-" (one in 64): it is no flag.
+		{[]string{"-D_Vu41zKj5eVwSyma_agroO3_XkTxg1v23FcrIGR8Y", "-json"}, []string{"-D_Vu41zKj5eVwSyma_agroO3_XkTxg1v23FcrIGR8Y"}, true},
+		{[]string{"-json", "a", "-D_Vu41zKj5e"}, []string{"a", "-D_Vu41zKj5e"}, true},
+		{[]string{"-json", "--", "--D_Vu41zKj5e"}, []string{"--D_Vu41zKj5e"}, true},
+		{[]string{"--json", "-json=false"}, nil, false},
 		{nil, nil, false},
 	} {
 		fs := flag.NewFlagSet("x", flag.ContinueOnError)
@@ -522,9 +539,12 @@ func TestProgress(t *testing.T) {
 		total.Store(84)
 		p := c.startProgress("stats", counted(&n, &total, "sessions read"))
 		time.Sleep(12 * time.Millisecond) // two ticks of the bubble's fake clock
+		n.Store(84)
 		p.end()
-		if got := stderr.String(); strings.Count(got, "42 of 84 sessions read (50%)\n") != 2 || !strings.Contains(got, "stats: ") {
-			t.Errorf("progress after two ticks wrote %q, want two lines", got)
+		// Two ticks, then the last count when it ends.
+		if got := stderr.String(); strings.Count(got, "42 of 84 sessions read (50%)\n") != 2 ||
+			!strings.HasSuffix(got, "84 of 84 sessions read (100%)\n") || !strings.Contains(got, "stats: ") {
+			t.Errorf("progress after two ticks and the end wrote %q, want two lines at 50%% and a last at 100%%", got)
 		}
 	})
 	c, _, stderr := newCLI() // progressEvery 0: silent

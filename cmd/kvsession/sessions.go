@@ -274,25 +274,35 @@ func (p *progress) loop() {
 		case <-p.stop:
 			return
 		case <-t.C:
-			line := fmt.Sprintf("%s: %s", p.label, time.Since(p.start).Round(time.Second))
-			if p.status != nil {
-				line += ", " + p.status()
-			}
-			if p.tty {
-				fmt.Fprintf(p.c.stderr, "\r\x1b[K%s", line)
-			} else {
-				fmt.Fprintln(p.c.stderr, line)
-			}
-			p.wrote = true
+			p.report()
 		}
 	}
 }
 
-// end stops the reports.
+// report writes one progress line: over the last one on a terminal.
+func (p *progress) report() {
+	line := fmt.Sprintf("%s: %s", p.label, time.Since(p.start).Round(time.Second))
+	if p.status != nil {
+		line += ", " + p.status()
+	}
+	if p.tty {
+		fmt.Fprintf(p.c.stderr, "\r\x1b[K%s", line)
+	} else {
+		fmt.Fprintln(p.c.stderr, line)
+	}
+	p.wrote = true
+}
+
+// end stops the reports. On a terminal it erases the last line; in a log
+// that showed progress, it adds a last line with the final count, so the
+// log ends with how far the work went.
 func (p *progress) end() {
 	close(p.stop)
 	<-p.done
-	if p.wrote && p.tty {
+	switch {
+	case p.wrote && p.tty:
 		fmt.Fprint(p.c.stderr, "\r\x1b[K")
+	case p.wrote && p.status != nil:
+		p.report()
 	}
 }

@@ -234,11 +234,24 @@ func renamedFlag(args []string) string {
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	var positional []string
 	for {
-		if len(args) > 0 && isSessionArg(fs, args[0]) {
-			positional = append(positional, args[0])
-			args = args[1:]
-			continue
+		j := sessionArgAt(fs, args)
+		p, err := parseFlags(fs, args[:j])
+		if err != nil {
+			return nil, err
 		}
+		positional = append(positional, p...)
+		if j == len(args) {
+			return positional, nil
+		}
+		positional = append(positional, args[j])
+		args = args[j+1:]
+	}
+}
+
+// parseFlags parses args, flags and positional arguments in any order.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
 		if err := fs.Parse(args); err != nil {
 			return nil, err
 		}
@@ -252,6 +265,37 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 		positional = append(positional, rest[0])
 		args = rest[1:]
 	}
+}
+
+// sessionArgAt returns the index of the first argument before any "--"
+// that names a session although it starts with "-" (isSessionArg) and is
+// not the value of the flag before it, or len(args) if there is none.
+func sessionArgAt(fs *flag.FlagSet, args []string) int {
+	for i, arg := range args {
+		if arg == "--" {
+			break
+		}
+		if isSessionArg(fs, arg) && (i == 0 || !takesValue(fs, args[i-1])) {
+			return i
+		}
+	}
+	return len(args)
+}
+
+// takesValue reports whether arg is a flag of fs whose value is the next
+// argument: not a boolean flag, and no "=value" of its own.
+func takesValue(fs *flag.FlagSet, arg string) bool {
+	name, hasValue := strings.CutPrefix(arg, "-")
+	name = strings.TrimPrefix(name, "-")
+	if !hasValue || strings.Contains(name, "=") {
+		return false
+	}
+	f := fs.Lookup(name)
+	if f == nil {
+		return false
+	}
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return !ok || !b.IsBoolFlag()
 }
 
 // isSessionArg reports whether arg, which starts with one "-", names a

@@ -517,11 +517,14 @@ func TestParseInterspersed(t *testing.T) {
 		{[]string{"-D_Vu41zKj5eVwSyma_agroO3_XkTxg1v23FcrIGR8Y", "-json"}, []string{"-D_Vu41zKj5eVwSyma_agroO3_XkTxg1v23FcrIGR8Y"}, true},
 		{[]string{"-json", "a", "-D_Vu41zKj5e"}, []string{"a", "-D_Vu41zKj5e"}, true},
 		{[]string{"-json", "--", "--D_Vu41zKj5e"}, []string{"--D_Vu41zKj5e"}, true},
+		{[]string{"-json", "a", "-D_Vu41zKj5e", "b", "-C_Vu41zKj5e"}, []string{"a", "-D_Vu41zKj5e", "b", "-C_Vu41zKj5e"}, true},
+		{[]string{"-store", "-D_Vu41zKj5e", "x"}, []string{"x"}, false}, // a flag's value stays its value
 		{[]string{"--json", "-json=false"}, nil, false},
 		{nil, nil, false},
 	} {
 		fs := flag.NewFlagSet("x", flag.ContinueOnError)
 		j := fs.Bool("json", false, "")
+		fs.String("store", "", "")
 		got, err := parseInterspersed(fs, tt.args)
 		if err != nil || fmt.Sprint(got) != fmt.Sprint(tt.positional) || *j != tt.json {
 			t.Errorf("parseInterspersed(%q) = %q, json %v, %v; want %q, json %v", tt.args, got, *j, err, tt.positional, tt.json)

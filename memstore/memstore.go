@@ -49,6 +49,7 @@ package memstore
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"math"
 	"strings"
 	"sync"
@@ -101,9 +102,9 @@ type Options struct {
 }
 
 // record is the stored form of a key, and its place in the expiry heap:
-// one allocation per key, and a map slot of a pointer, cheap to grow.
-// Its value is never written to once stored (a write replaces it), and
-// its fields change only under Store.mu held for writing.
+// one allocation per key. Its value is never written to once stored (a
+// write replaces it), and its fields change only under Store.mu held for
+// writing.
 //
 // Its deadline is at most its expiry: a write that makes a record expire
 // later leaves it where it is in the heap, and the eviction that finds it
@@ -113,9 +114,10 @@ type record struct {
 	expiresAt time.Time
 	version   uint64
 	key       string
-	deadline  int64  // Unix nanoseconds, math.MaxInt64 for a record that never expires
-	seq       uint64 // orders equal deadlines: the record placed first comes first
-	index     int    // position in Store.heap
+	deadline  int64   // Unix nanoseconds, math.MaxInt64 for a record that never expires
+	seq       uint64  // orders equal deadlines: the record placed first comes first
+	index     int     // position in Store.heap
+	next      *record // the next record whose key has the same hash
 }
 
 // size is what a record counts against Options.MaxBytes.
@@ -130,8 +132,15 @@ type Store struct {
 	maxRecords int
 	maxBytes   int64
 
-	mu           sync.RWMutex
-	records      map[string]*record
+	mu sync.RWMutex
+	// records holds every record under the hash of its key (seed), the
+	// records of keys of equal hashes chained by record.next. Keyed by a
+	// number, the map compares, grows and rehashes without reading a
+	// key's bytes, which at a million sessions are a cache miss each.
+	records      map[uint64]*record
+	count        int // the records held
+	seed         maphash.Seed
+	hashMask     uint64    // all ones; fewer bits in tests, to make keys collide
 	heap         []*record // every record, soonest deadline first: a binary min-heap
 	seq          uint64    // the last record.seq given
 	bytes        int64     // the records' sizes, summed
@@ -146,7 +155,9 @@ func New(opts *Options) *Store {
 		now:          time.Now,
 		maxRecords:   DefaultMaxRecords,
 		maxBytes:     math.MaxInt64,
-		records:      make(map[string]*record),
+		records:      make(map[uint64]*record),
+		seed:         maphash.MakeSeed(),
+		hashMask:     math.MaxUint64,
 		users:        make(map[string]map[string]time.Time),
 		writesToScan: minSweepInterval,
 	}
@@ -186,7 +197,8 @@ func (s *Store) Get(ctx context.Context, key string) (kvsession.Entry, error) {
 	s.mu.RLock()
 	var value []byte
 	var e kvsession.Entry
-	r, ok := s.records[key]
+	r := s.find(key)
+	ok := r != nil
 	if ok {
 		value, e.ExpiresAt, e.Version = r.value, r.expiresAt, r.version
 	}
@@ -205,10 +217,50 @@ func clone(b []byte) []byte {
 	return c
 }
 
+// hash returns the map key of the records under key.
+func (s *Store) hash(key string) uint64 { return maphash.String(s.seed, key) & s.hashMask }
+
+// find returns the record under key, or nil. s.mu is held.
+func (s *Store) find(key string) *record {
+	for r := s.records[s.hash(key)]; r != nil; r = r.next {
+		if r.key == key {
+			return r
+		}
+	}
+	return nil
+}
+
+// insert adds r, whose key is not held. s.mu is held for writing.
+func (s *Store) insert(r *record) {
+	h := s.hash(r.key)
+	r.next = s.records[h]
+	s.records[h] = r
+	s.count++
+}
+
+// unlink removes r from the records. s.mu is held for writing.
+func (s *Store) unlink(r *record) {
+	h := s.hash(r.key)
+	switch first := s.records[h]; {
+	case first == r && r.next == nil:
+		delete(s.records, h)
+	case first == r:
+		s.records[h] = r.next
+	default:
+		p := first
+		for p.next != r {
+			p = p.next
+		}
+		p.next = r.next
+	}
+	r.next = nil
+	s.count--
+}
+
 // live reports the record under key if it has not expired. s.mu is held.
 func (s *Store) live(key string, now time.Time) (*record, bool) {
-	r, ok := s.records[key]
-	if !ok || expired(r.expiresAt, now) {
+	r := s.find(key)
+	if r == nil || expired(r.expiresAt, now) {
 		return nil, false
 	}
 	return r, true
@@ -239,7 +291,7 @@ func deadline(expiresAt time.Time) int64 {
 
 // over reports whether the records exceed a bound. s.mu is held.
 func (s *Store) over() bool {
-	return len(s.records) > s.maxRecords || s.bytes > s.maxBytes
+	return s.count > s.maxRecords || s.bytes > s.maxBytes
 }
 
 // put stores value under key with a fresh version, evicting others if it
@@ -256,7 +308,7 @@ func (s *Store) put(key string, value []byte, expiresAt, now time.Time, r *recor
 	} else {
 		r = &record{value: value, expiresAt: expiresAt, version: s.version, key: key, deadline: deadline(expiresAt)}
 		s.bytes += size(key, value)
-		s.records[key] = r
+		s.insert(r)
 	}
 	switch {
 	case s.over():
@@ -275,7 +327,7 @@ func (s *Store) put(key string, value []byte, expiresAt, now time.Time, r *recor
 	s.writesToScan--
 	if s.writesToScan <= 0 {
 		s.sweep(now)
-		s.writesToScan = max(minSweepInterval, len(s.records)/2)
+		s.writesToScan = max(minSweepInterval, s.count/2)
 	}
 }
 
@@ -314,7 +366,7 @@ func (s *Store) refresh() bool {
 
 // drop removes the record r. s.mu is held for writing.
 func (s *Store) drop(r *record) {
-	delete(s.records, r.key)
+	s.unlink(r)
 	s.remove(r.index)
 	s.bytes -= size(r.key, r.value)
 }
@@ -360,7 +412,7 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, expiresAt tim
 	v := clone(value)
 	now := s.now()
 	s.mu.Lock()
-	s.put(key, v, expiresAt, now, s.records[key])
+	s.put(key, v, expiresAt, now, s.find(key))
 	s.mu.Unlock()
 	return nil
 }
@@ -371,7 +423,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 		return fmt.Errorf("memstore: delete: %w", err)
 	}
 	s.mu.Lock()
-	if r, ok := s.records[key]; ok {
+	if r := s.find(key); r != nil {
 		s.drop(r)
 	}
 	s.mu.Unlock()
@@ -447,10 +499,12 @@ func (s *Store) Keys(ctx context.Context, prefix string, fn func(key string) err
 		return fmt.Errorf("memstore: keys: %w", err)
 	}
 	s.mu.RLock()
-	keys := make([]string, 0, len(s.records))
-	for k := range s.records {
-		if strings.HasPrefix(k, prefix) {
-			keys = append(keys, k)
+	keys := make([]string, 0, s.count)
+	for _, r := range s.records {
+		for ; r != nil; r = r.next {
+			if strings.HasPrefix(r.key, prefix) {
+				keys = append(keys, r.key)
+			}
 		}
 	}
 	s.mu.RUnlock()
@@ -533,7 +587,7 @@ func (s *Store) RemoveUserKey(ctx context.Context, user, key string) error {
 func (s *Store) Len() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return len(s.records)
+	return s.count
 }
 
 // The expiry heap: a binary min-heap of the records by deadline, then by

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"hash"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -23,12 +22,10 @@ var b64 = base64.RawURLEncoding.Strict()
 
 const macSize = sha256.Size
 
-// nameSep separates the cookie name from the ID inside the MAC.
-var nameSep = []byte{0}
-
 // signer signs and verifies session IDs. It is safe for concurrent use.
 type signer struct {
 	name    string
+	macIn   []byte // what the MAC covers before the ID: name 0x00
 	idBytes int
 	idLen   int // length of the encoded ID
 	valLen  int // length of the whole cookie value
@@ -38,6 +35,7 @@ type signer struct {
 func newSigner(name string, idBytes int, keys [][]byte) *signer {
 	s := &signer{
 		name:    name,
+		macIn:   append([]byte(name), 0),
 		idBytes: idBytes,
 		idLen:   b64.EncodedLen(idBytes),
 	}
@@ -61,8 +59,7 @@ type macState struct {
 func (s *signer) withMAC(i int, id []byte, use func(mac []byte)) {
 	st := s.pools[i].Get().(*macState)
 	st.h.Reset()
-	io.WriteString(st.h, s.name)
-	st.h.Write(nameSep)
+	st.h.Write(s.macIn) // a []byte: io.WriteString would copy the name to the heap
 	st.h.Write(id)
 	use(st.h.Sum(st.sum[:0]))
 	s.pools[i].Put(st)
@@ -286,34 +283,50 @@ func newCookieFormat(cfg Config) cookieFormat {
 // A positive maxAge makes it persistent until expires. With token, the
 // response also carries the cookie's value in Config.Header, for an API
 // client that presented its token there.
+//
+// It costs two allocations: the Set-Cookie value, and one array for the
+// values of Set-Cookie, Cache-Control and Vary. Each header gets its own
+// slice of that array with no spare capacity, so a handler that adds to
+// one of them afterwards copies it, and nothing is shared between
+// responses.
 func (c *core) writeCookie(h http.Header, id []byte, expires time.Time, maxAge int, token bool) {
 	f := &c.cookieFmt
-	var valBuf [256]byte
-	var value []byte
+	var arr [384]byte // the whole header with default settings; append grows it if needed
+	b := append(arr[:0], f.prefix...)
 	if id != nil {
-		value = c.signer.appendSign(valBuf[:0], id)
+		b = c.signer.appendSign(b, id)
 	}
-	var b strings.Builder
-	b.Grow(len(f.prefix) + len(value) + len(f.scope) + len(f.flags) + 64)
-	b.WriteString(f.prefix)
-	b.Write(value)
-	b.WriteString(f.scope)
+	valueEnd := len(b)
+	b = append(b, f.scope...)
 	switch {
 	case id == nil:
-		b.WriteString("; Max-Age=0")
+		b = append(b, "; Max-Age=0"...)
 	case maxAge > 0:
-		b.WriteString("; Expires=")
-		b.WriteString(expires.UTC().Format(http.TimeFormat))
-		b.WriteString("; Max-Age=")
-		b.WriteString(strconv.Itoa(maxAge))
+		b = append(b, "; Expires="...)
+		b = expires.UTC().AppendFormat(b, http.TimeFormat)
+		b = append(b, "; Max-Age="...)
+		b = strconv.AppendInt(b, int64(maxAge), 10)
 	}
-	b.WriteString(f.flags)
-	header := b.String()
-	h.Add("Set-Cookie", header)
+	b = append(b, f.flags...)
+	header := string(b)
+	vals := make([]string, 3)
+	vals[0], vals[1], vals[2] = header, "no-store", "Cookie"
+	addHeader(h, "Set-Cookie", vals[0:1:1])
 	if token && c.cfg.Header != "" {
 		// The token is the cookie's value, empty when the session was destroyed.
-		h.Set(c.cfg.Header, header[len(f.prefix):len(f.prefix)+len(value)])
+		h.Set(c.cfg.Header, header[len(f.prefix):valueEnd])
 	}
-	h.Set("Cache-Control", "no-store")
-	h.Add("Vary", "Cookie")
+	h["Cache-Control"] = vals[1:2:2] // as h.Set
+	addHeader(h, "Vary", vals[2:3:3])
+}
+
+// addHeader adds the one value in v to h under key, a canonical header
+// name, as h.Add would, using v itself as the header's values when h has
+// none yet.
+func addHeader(h http.Header, key string, v []string) {
+	if old := h[key]; len(old) > 0 {
+		h[key] = append(old, v[0])
+		return
+	}
+	h[key] = v
 }

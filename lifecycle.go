@@ -260,7 +260,7 @@ func (s *Session) refreshDue(now time.Time) bool {
 // create stores a new session under a new ID. s.mu is held.
 func (s *Session) create(ctx context.Context, h http.Header, now time.Time) error {
 	c := s.c
-	id, key, err := c.newID()
+	id, key, err := c.newID(s.ident.spareIDBuf())
 	if err != nil {
 		return err
 	}
@@ -500,7 +500,7 @@ func (s *Session) regenerate() error {
 	c := s.c
 	ctx, cancel := c.detached(s.ctx)
 	defer cancel()
-	id, key, err := c.newID()
+	id, key, err := c.newID(nil) // the old ID is in use until the new one replaces it
 	if err != nil {
 		return err
 	}

@@ -256,15 +256,31 @@ func (c *core) storeExpiry(exp time.Time) time.Time {
 	return exp
 }
 
-// newID returns a fresh random session ID and its storage key.
-func (c *core) newID() ([]byte, string, error) {
-	id := make([]byte, c.cfg.IDBits/8)
+// newID returns a fresh random session ID and its storage key. The ID is
+// written to dst's backing array when it has room (see spareIDBuf), and
+// to a new one otherwise.
+func (c *core) newID(dst []byte) ([]byte, string, error) {
+	n := c.cfg.IDBits / 8
+	if cap(dst) < n {
+		dst = make([]byte, n)
+	}
+	id := dst[:n]
 	if c.cfg.Rand == nil {
 		rand.Read(id) // never fails
 	} else if _, err := io.ReadFull(c.cfg.Rand, id); err != nil {
 		return nil, "", fmt.Errorf("kvsession: new session ID: %w", err)
 	}
 	return id, storageKey(c.cfg.KeyPrefix, id), nil
+}
+
+// spareIDBuf returns the identity's own ID buffer, empty, for a new ID,
+// or nil while it holds the presented ID (which must stay intact until
+// the new one replaces it).
+func (id *identity) spareIDBuf() []byte {
+	if id.id != nil {
+		return nil
+	}
+	return id.buf[:0]
 }
 
 func (c *core) logID(key string) string { return logID(c.cfg.KeyPrefix, key) }

@@ -351,12 +351,19 @@ func BenchmarkSessionMemory(b *testing.B) {
 }
 
 // TestBoundRandom checks eviction against a model through random writes,
-// refreshes and deletes of a bounded store, with distinct expiries.
+// refreshes and deletes of a bounded store, with distinct expiries: in a
+// Store as New makes it, and in one whose keys share four hashes, so that
+// most records are chained behind others of the same hash.
 func TestBoundRandom(t *testing.T) {
+	t.Run("store=new", func(t *testing.T) { boundRandom(t, memstore.New) })
+	t.Run("store=colliding", func(t *testing.T) { boundRandom(t, memstore.NewColliding) })
+}
+
+func boundRandom(t *testing.T, newStore func(*memstore.Options) *memstore.Store) {
 	now, clock := fixedClock()
 	ctx := t.Context()
 	const bound = 20
-	s := memstore.New(&memstore.Options{Now: clock, MaxRecords: bound})
+	s := newStore(&memstore.Options{Now: clock, MaxRecords: bound})
 	model := map[string]time.Time{}
 	rng := rand.New(rand.NewPCG(1, 2))
 	used := map[time.Duration]bool{}

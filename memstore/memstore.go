@@ -27,11 +27,11 @@
 // index keeps the entries of evicted sessions until their expiry, and
 // [kvsession.Manager.UserSessions] drops them as stale.
 //
-// An anonymous session (one small value, a browser's user agent: 184 bytes
-// of key and value) costs the Store about 360 bytes of live heap at 100,000
-// sessions and 430 bytes at 1,000,000 (measured with
+// An anonymous session (one small value, a browser's user agent: 190 bytes
+// of key and value) costs the Store about 350 bytes of live heap at 100,000
+// sessions and 370 bytes at 1,000,000 (measured with
 // BenchmarkSessionMemory, go1.26, amd64); more data costs its size. So
-// the default bound keeps such sessions to about 430 MB of live heap, which
+// the default bound keeps such sessions to about 370 MB of live heap, which
 // the garbage collector may double at the default GOGC. Size the bound to
 // the memory the process may use, or use an external store (Redis, SQL)
 // for more sessions.
@@ -49,6 +49,7 @@ package memstore
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"math"
 	"strings"
 	"sync"
@@ -70,7 +71,7 @@ func init() {
 }
 
 // DefaultMaxRecords is the number of records a Store holds at most when
-// [Options.MaxRecords] is zero: about 430 MB of live heap for anonymous
+// [Options.MaxRecords] is zero: about 370 MB of live heap for anonymous
 // sessions (see the package documentation).
 const DefaultMaxRecords = 1_000_000
 
@@ -100,24 +101,23 @@ type Options struct {
 	MaxBytes int64
 }
 
-// record is the stored form of a key. Its value is never written to once
-// stored.
+// record is the stored form of a key, and its place in the expiry heap:
+// one allocation per key. Its value is never written to once stored (a
+// write replaces it), and its fields change only under Store.mu held for
+// writing.
+//
+// Its deadline is at most its expiry: a write that makes a record expire
+// later leaves it where it is in the heap, and the eviction that finds it
+// on top of the heap moves it to its place first.
 type record struct {
 	value     []byte
 	expiresAt time.Time
 	version   uint64
-	node      *node // its place in the expiry heap
-}
-
-// node is a record's place in the expiry heap. Its deadline is at most the
-// record's: a write that makes a record expire later leaves the node where
-// it is, and the eviction that finds it on top of the heap moves it to its
-// place first.
-type node struct {
-	key      string
-	deadline int64  // Unix nanoseconds, math.MaxInt64 for a record that never expires
-	seq      uint64 // orders equal deadlines: the node placed first comes first
-	index    int    // position in Store.heap
+	key       string
+	deadline  int64   // Unix nanoseconds, math.MaxInt64 for a record that never expires
+	seq       uint64  // orders equal deadlines: the record placed first comes first
+	index     int     // position in Store.heap
+	next      *record // the next record whose key has the same hash
 }
 
 // size is what a record counts against Options.MaxBytes.
@@ -132,11 +132,18 @@ type Store struct {
 	maxRecords int
 	maxBytes   int64
 
-	mu           sync.RWMutex
-	records      map[string]record
-	heap         []*node // a node per record, soonest deadline first: a binary min-heap
-	seq          uint64  // the last node.seq given
-	bytes        int64   // the records' sizes, summed
+	mu sync.RWMutex
+	// records holds every record under the hash of its key (seed), the
+	// records of keys of equal hashes chained by record.next. Keyed by a
+	// number, the map compares, grows and rehashes without reading a
+	// key's bytes, which at a million sessions are a cache miss each.
+	records      map[uint64]*record
+	count        int // the records held
+	seed         maphash.Seed
+	hashMask     uint64    // all ones; fewer bits in tests, to make keys collide
+	heap         []*record // every record, soonest deadline first: a binary min-heap
+	seq          uint64    // the last record.seq given
+	bytes        int64     // the records' sizes, summed
 	users        map[string]map[string]time.Time
 	version      uint64
 	writesToScan int // writes left before the next sweep
@@ -148,7 +155,9 @@ func New(opts *Options) *Store {
 		now:          time.Now,
 		maxRecords:   DefaultMaxRecords,
 		maxBytes:     math.MaxInt64,
-		records:      make(map[string]record),
+		records:      make(map[uint64]*record),
+		seed:         maphash.MakeSeed(),
+		hashMask:     math.MaxUint64,
 		users:        make(map[string]map[string]time.Time),
 		writesToScan: minSweepInterval,
 	}
@@ -186,13 +195,20 @@ func (s *Store) Get(ctx context.Context, key string) (kvsession.Entry, error) {
 	}
 	now := s.now()
 	s.mu.RLock()
-	r, ok := s.records[key]
+	var value []byte
+	var e kvsession.Entry
+	r := s.find(key)
+	ok := r != nil
+	if ok {
+		value, e.ExpiresAt, e.Version = r.value, r.expiresAt, r.version
+	}
 	s.mu.RUnlock()
-	if !ok || expired(r.expiresAt, now) {
+	if !ok || expired(e.ExpiresAt, now) {
 		return kvsession.Entry{}, notFound("get")
 	}
 	// A stored value is never written to, so copying outside the lock is safe.
-	return kvsession.Entry{Value: clone(r.value), ExpiresAt: r.expiresAt, Version: r.version}, nil
+	e.Value = clone(value)
+	return e, nil
 }
 
 func clone(b []byte) []byte {
@@ -201,11 +217,51 @@ func clone(b []byte) []byte {
 	return c
 }
 
+// hash returns the map key of the records under key.
+func (s *Store) hash(key string) uint64 { return maphash.String(s.seed, key) & s.hashMask }
+
+// find returns the record under key, or nil. s.mu is held.
+func (s *Store) find(key string) *record {
+	for r := s.records[s.hash(key)]; r != nil; r = r.next {
+		if r.key == key {
+			return r
+		}
+	}
+	return nil
+}
+
+// insert adds r, whose key is not held. s.mu is held for writing.
+func (s *Store) insert(r *record) {
+	h := s.hash(r.key)
+	r.next = s.records[h]
+	s.records[h] = r
+	s.count++
+}
+
+// unlink removes r from the records. s.mu is held for writing.
+func (s *Store) unlink(r *record) {
+	h := s.hash(r.key)
+	switch first := s.records[h]; {
+	case first == r && r.next == nil:
+		delete(s.records, h)
+	case first == r:
+		s.records[h] = r.next
+	default:
+		p := first
+		for p.next != r {
+			p = p.next
+		}
+		p.next = r.next
+	}
+	r.next = nil
+	s.count--
+}
+
 // live reports the record under key if it has not expired. s.mu is held.
-func (s *Store) live(key string, now time.Time) (record, bool) {
-	r, ok := s.records[key]
-	if !ok || expired(r.expiresAt, now) {
-		return record{}, false
+func (s *Store) live(key string, now time.Time) (*record, bool) {
+	r := s.find(key)
+	if r == nil || expired(r.expiresAt, now) {
+		return nil, false
 	}
 	return r, true
 }
@@ -235,51 +291,53 @@ func deadline(expiresAt time.Time) int64 {
 
 // over reports whether the records exceed a bound. s.mu is held.
 func (s *Store) over() bool {
-	return len(s.records) > s.maxRecords || s.bytes > s.maxBytes
+	return s.count > s.maxRecords || s.bytes > s.maxBytes
 }
 
-// put stores a record with a fresh version, evicting others if it
-// exceeds a bound; the caller checked that it fits, and passes the record
-// stored under key if ok. s.mu is held for writing.
-func (s *Store) put(key string, value []byte, expiresAt, now time.Time, old record, ok bool) {
+// put stores value under key with a fresh version, evicting others if it
+// exceeds a bound; the caller checked that it fits, and passes r, the
+// record stored under key, or nil. s.mu is held for writing.
+func (s *Store) put(key string, value []byte, expiresAt, now time.Time, r *record) {
 	s.version++
-	r := record{value: value, expiresAt: expiresAt, version: s.version, node: old.node}
+	ok := r != nil
 	if ok {
-		s.bytes += int64(len(value)) - int64(len(old.value))
-		s.sooner(r.node, expiresAt)
+		s.bytes += int64(len(value)) - int64(len(r.value))
+		r.value, r.version = value, s.version
+		s.sooner(r, expiresAt)
+		r.expiresAt = expiresAt
 	} else {
-		r.node = &node{key: key, deadline: deadline(expiresAt)}
+		r = &record{value: value, expiresAt: expiresAt, version: s.version, key: key, deadline: deadline(expiresAt)}
 		s.bytes += size(key, value)
+		s.insert(r)
 	}
-	s.records[key] = r
 	switch {
 	case s.over():
 		// Keep r out of the heap while others make room: a write never
 		// evicts the record it stores.
 		if ok {
-			s.remove(r.node.index)
+			s.remove(r.index)
 		}
 		for s.over() && len(s.heap) > 0 {
 			s.evict()
 		}
-		s.push(r.node)
+		s.push(r)
 	case !ok:
-		s.push(r.node)
+		s.push(r)
 	}
 	s.writesToScan--
 	if s.writesToScan <= 0 {
 		s.sweep(now)
-		s.writesToScan = max(minSweepInterval, len(s.records)/2)
+		s.writesToScan = max(minSweepInterval, s.count/2)
 	}
 }
 
-// sooner moves n up the heap if its record now expires at expiresAt,
-// sooner than its deadline. A later expiry leaves n in place (see node).
-// s.mu is held for writing.
-func (s *Store) sooner(n *node, expiresAt time.Time) {
-	if d := deadline(expiresAt); d < n.deadline {
-		n.deadline = d
-		s.up(n.index)
+// sooner moves r up the heap if it now expires at expiresAt, sooner than
+// its deadline. A later expiry leaves r in place (see record). s.mu is
+// held for writing.
+func (s *Store) sooner(r *record, expiresAt time.Time) {
+	if d := deadline(expiresAt); d < r.deadline {
+		r.deadline = d
+		s.up(r.index)
 	}
 }
 
@@ -288,48 +346,46 @@ func (s *Store) sooner(n *node, expiresAt time.Time) {
 func (s *Store) evict() {
 	for s.refresh() {
 	}
-	n := s.heap[0]
-	s.drop(n.key, s.records[n.key])
+	s.drop(s.heap[0])
 }
 
-// refresh moves the node on top of the heap to its place if its record
-// expires later than its deadline, and reports whether it did. s.mu is
-// held for writing, and the heap is not empty.
+// refresh moves the record on top of the heap to its place if it expires
+// later than its deadline, and reports whether it did. s.mu is held for
+// writing, and the heap is not empty.
 func (s *Store) refresh() bool {
-	n := s.heap[0]
-	d := deadline(s.records[n.key].expiresAt)
-	if d == n.deadline {
+	r := s.heap[0]
+	d := deadline(r.expiresAt)
+	if d == r.deadline {
 		return false
 	}
 	s.seq++
-	n.deadline, n.seq = d, s.seq
+	r.deadline, r.seq = d, s.seq
 	s.down(0)
 	return true
 }
 
-// drop removes the record r under key. s.mu is held for writing.
-func (s *Store) drop(key string, r record) {
-	delete(s.records, key)
-	s.remove(r.node.index)
-	s.bytes -= size(key, r.value)
+// drop removes the record r. s.mu is held for writing.
+func (s *Store) drop(r *record) {
+	s.unlink(r)
+	s.remove(r.index)
+	s.bytes -= size(r.key, r.value)
 }
 
 // sweep removes expired records and user index entries. s.mu is held for
 // writing.
 func (s *Store) sweep(now time.Time) int {
 	n := 0
-	// A record expires no sooner than its node's deadline: once the top
-	// node's deadline is still ahead, no record has expired.
+	// A record expires no sooner than its deadline: once the top
+	// record's deadline is still ahead, no record has expired.
 	for limit := deadline(now); len(s.heap) > 0 && s.heap[0].deadline <= limit; {
 		if s.refresh() {
 			continue
 		}
-		key := s.heap[0].key
-		r := s.records[key]
+		r := s.heap[0]
 		if !expired(r.expiresAt, now) {
 			break // every other record expires later
 		}
-		s.drop(key, r)
+		s.drop(r)
 		n++
 	}
 	for u, keys := range s.users {
@@ -356,8 +412,7 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, expiresAt tim
 	v := clone(value)
 	now := s.now()
 	s.mu.Lock()
-	old, ok := s.records[key]
-	s.put(key, v, expiresAt, now, old, ok)
+	s.put(key, v, expiresAt, now, s.find(key))
 	s.mu.Unlock()
 	return nil
 }
@@ -368,8 +423,8 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 		return fmt.Errorf("memstore: delete: %w", err)
 	}
 	s.mu.Lock()
-	if r, ok := s.records[key]; ok {
-		s.drop(key, r)
+	if r := s.find(key); r != nil {
+		s.drop(r)
 	}
 	s.mu.Unlock()
 	return nil
@@ -395,7 +450,7 @@ func (s *Store) CompareAndSwap(ctx context.Context, key string, value []byte, ex
 		current := kvsession.Entry{Value: clone(r.value), ExpiresAt: r.expiresAt, Version: r.version}
 		return fmt.Errorf("memstore: compare and swap: %w", &kvsession.ConflictError{Current: current})
 	}
-	s.put(key, v, expiresAt, now, r, true)
+	s.put(key, v, expiresAt, now, r)
 	return nil
 }
 
@@ -414,7 +469,7 @@ func (s *Store) CompareAndDelete(ctx context.Context, key string, old uint64) er
 	case r.version != old:
 		return fmt.Errorf("memstore: compare and delete: %w", kvsession.ErrConflict)
 	}
-	s.drop(key, r)
+	s.drop(r)
 	return nil
 }
 
@@ -430,9 +485,8 @@ func (s *Store) Touch(ctx context.Context, key string, expiresAt time.Time) erro
 	if !ok {
 		return notFound("touch")
 	}
+	s.sooner(r, expiresAt)
 	r.expiresAt = expiresAt
-	s.records[key] = r
-	s.sooner(r.node, expiresAt)
 	return nil
 }
 
@@ -445,10 +499,12 @@ func (s *Store) Keys(ctx context.Context, prefix string, fn func(key string) err
 		return fmt.Errorf("memstore: keys: %w", err)
 	}
 	s.mu.RLock()
-	keys := make([]string, 0, len(s.records))
-	for k := range s.records {
-		if strings.HasPrefix(k, prefix) {
-			keys = append(keys, k)
+	keys := make([]string, 0, s.count)
+	for _, r := range s.records {
+		for ; r != nil; r = r.next {
+			if strings.HasPrefix(r.key, prefix) {
+				keys = append(keys, r.key)
+			}
 		}
 	}
 	s.mu.RUnlock()
@@ -537,11 +593,11 @@ func (s *Store) RemoveUserKey(ctx context.Context, user, key string) error {
 func (s *Store) Len() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return len(s.records)
+	return s.count
 }
 
-// The expiry heap: a binary min-heap of the records' nodes by deadline,
-// then by seq, each node knowing its index. s.mu is held for writing by
+// The expiry heap: a binary min-heap of the records by deadline, then by
+// seq, each record knowing its index. s.mu is held for writing by
 // every caller.
 
 func (s *Store) less(i, j int) bool {
@@ -566,7 +622,7 @@ func (s *Store) up(i int) {
 	}
 }
 
-// down moves the node at i down to its place and reports whether it
+// down moves the record at i down to its place and reports whether it
 // moved.
 func (s *Store) down(i int) bool {
 	start := i
@@ -587,11 +643,11 @@ func (s *Store) down(i int) bool {
 	return i > start
 }
 
-func (s *Store) push(n *node) {
+func (s *Store) push(r *record) {
 	s.seq++
-	n.seq, n.index = s.seq, len(s.heap)
-	s.heap = append(s.heap, n)
-	s.up(n.index)
+	r.seq, r.index = s.seq, len(s.heap)
+	s.heap = append(s.heap, r)
+	s.up(r.index)
 }
 
 func (s *Store) remove(i int) {
@@ -606,6 +662,6 @@ func (s *Store) remove(i int) {
 	}
 	// Give back the memory of a heap that shrank after a flood.
 	if c := cap(s.heap); c > 1024 && len(s.heap) < c/4 {
-		s.heap = append(make([]*node, 0, 2*len(s.heap)), s.heap...)
+		s.heap = append(make([]*record, 0, 2*len(s.heap)), s.heap...)
 	}
 }

@@ -19,6 +19,15 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// TestConformanceColliding runs the conformance kit on a Store whose keys
+// share four hashes: lookups, deletes, expiry and eviction must find each
+// record in its chain.
+func TestConformanceColliding(t *testing.T) {
+	storetest.Run(t, storetest.Harness{NewStore: func(t *testing.T, c *storetest.Clock) kvsession.Store {
+		return memstore.NewColliding(&memstore.Options{Now: c.Now})
+	}})
+}
+
 func BenchmarkStore(b *testing.B) {
 	storetest.RunBenchmarks(b, func(*testing.B) kvsession.Store { return memstore.New(nil) })
 }

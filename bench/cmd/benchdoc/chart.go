@@ -75,10 +75,26 @@ func wrkChart(s *resultSet) string {
 	}
 
 	const (
-		width, left, right  = 760, 150, 110
+		width, left, right  = 800, 190, 110
 		barH, gap, groupGap = 18, 4, 22
-		top0, legendH       = 40, 30
+		top0, legendRow     = 40, 20
 	)
+	// The legend, in rows that fit the width.
+	type item struct {
+		lib  string
+		x, y int
+	}
+	var legend []item
+	lx, ly := left, top0
+	for _, lib := range libs {
+		w := 30 + 7*len(libLabel(lib))
+		if lx+w > width && lx > left {
+			lx, ly = left, ly+legendRow
+		}
+		legend = append(legend, item{lib, lx, ly})
+		lx += w
+	}
+	legendH := ly - top0 + legendRow + 10
 	plot := float64(width - left - right)
 	height := top0 + legendH
 	for _, g := range groups {
@@ -90,11 +106,9 @@ func wrkChart(s *resultSet) string {
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n", width, height, width, height)
 	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="#ffffff"/>`+"\n", width, height)
 	fmt.Fprintf(&b, `<text x="%d" y="22" font-size="15" font-weight="bold">End to end under wrk: requests per second (more is better)</text>`+"\n", left)
-	x := left
-	for _, lib := range libs {
+	for _, it := range legend {
 		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="12" height="12" fill="%s"/><text x="%d" y="%d">%s</text>`+"\n",
-			x, top0-6, color(lib), x+16, top0+5, html.EscapeString(libLabel(lib)))
-		x += 30 + 7*len(libLabel(lib))
+			it.x, it.y-6, color(it.lib), it.x+16, it.y+5, html.EscapeString(libLabel(it.lib)))
 	}
 	y := top0 + legendH
 	for _, g := range groups {

@@ -426,7 +426,7 @@ func targets(s *resultSet) string {
 			met:  verdict(r <= limit, ok),
 		})
 	}
-	vs("READ", "Read", "ns/op", "scs", "mem", 0.2)
+	vs("READ", "Read", "ns/op", "scs", "mem", 0.1) // DESIGN.md section 6
 	vs("READ", "Read", "allocs/op", "scs", "mem", 0.15)
 	vs("READ2K", "Read2K", "ns/op", "scs", "mem", 0.2)
 	vs("READ2K", "Read2K", "allocs/op", "scs", "mem", 0.15)
@@ -434,7 +434,7 @@ func targets(s *resultSet) string {
 		vs(sc[0], sc[1], "ns/op", "scs", "mem", 0.2)
 		vs(sc[0], sc[1], "allocs/op", "scs", "mem", 0.1)
 	}
-	vs("WRITE", "Write", "ns/op", "scs", "mem", 0.25)
+	vs("WRITE", "Write", "ns/op", "scs", "mem", 0.15)
 	vs("NEW", "New", "ns/op", "scs", "mem", 0.5) // issue 14
 	vs("NEW", "New", "ns/op", "scs", "redis", 1)
 	for _, sc := range scenarios {

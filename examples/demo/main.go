@@ -16,6 +16,9 @@
 // requests, merged conflicts, revocations, store latency p50 and p99);
 // /stats shows it alone, reloading itself, and /metrics serves them, with
 // every metric of the otelsession package, in the Prometheus text format.
+// Neither asks for a login: counts and latencies, never a session or a
+// user, for whoever reaches the address (loopback by default); put them
+// behind the application's own access control before exposing the port.
 //
 // Usage:
 //

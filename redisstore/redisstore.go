@@ -261,11 +261,11 @@ func (s *Store) runScript(ctx context.Context, op string, sc *redis.Script, key 
 		return fmt.Errorf("redisstore: %s: %w", op, &kvsession.ConflictError{Current: current})
 	case int64:
 		switch r {
-		case 0:
+		case redisfmt.ReplyMissing:
 			return notFound(op)
-		case 1:
+		case redisfmt.ReplyConflict:
 			return conflict(op)
-		case 2:
+		case redisfmt.ReplyDone:
 			return nil
 		}
 	}

@@ -282,11 +282,11 @@ func (s *Store) runScript(ctx context.Context, op string, sc *rueidis.Lua, key s
 		return fmt.Errorf("rueidisstore: %s: unexpected script reply: %w", op, err)
 	}
 	switch n {
-	case 0:
+	case redisfmt.ReplyMissing:
 		return notFound(op)
-	case 1:
+	case redisfmt.ReplyConflict:
 		return conflict(op)
-	case 2:
+	case redisfmt.ReplyDone:
 		return nil
 	}
 	return fmt.Errorf("rueidisstore: %s: unexpected script reply %d", op, n)

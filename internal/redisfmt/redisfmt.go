@@ -128,6 +128,13 @@ const ScanBatch = 1000
 // and 2 on success; CAS returns the whole current record, a string,
 // instead of 1, so that the caller gets it without another read.
 
+// The integer replies of the conditional scripts, as both stores read them.
+const (
+	ReplyMissing  = 0 // no live record of this format under the key
+	ReplyConflict = 1 // another version is stored
+	ReplyDone     = 2 // done
+)
+
 // CAS: ARGV[1] is the expected version (8 bytes), ARGV[2] the new record,
 // ARGV[3] its expiry in Unix milliseconds ("0" for none).
 const CAS = `

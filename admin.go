@@ -181,13 +181,13 @@ func (a *Admin) Info(ctx context.Context, key string) (SessionInfo, error) {
 
 // info describes a decoded record.
 func (c *core) info(key string, r *record, e Entry) SessionInfo {
-	lastSeen := r.updated
+	lastSeen := time.UnixMilli(r.updated)
 	exp := c.deadline(r)
 	if idle := c.idleDeadline(r, e); !idle.IsZero() {
 		// The idle deadline was set IdleTimeout after the last write or
 		// refresh, which the record's own idle deadline dates.
-		if !r.idle.IsZero() {
-			if refreshed := r.updated.Add(idle.Sub(r.idle)); refreshed.After(lastSeen) {
+		if r.idle != 0 {
+			if refreshed := lastSeen.Add(idle.Sub(time.UnixMilli(r.idle))); refreshed.After(lastSeen) {
 				lastSeen = refreshed
 			}
 		}
@@ -199,7 +199,7 @@ func (c *core) info(key string, r *record, e Entry) SessionInfo {
 		Key:        key,
 		LogID:      c.logID(key),
 		User:       r.user,
-		Created:    r.created,
+		Created:    time.UnixMilli(r.created),
 		LastSeen:   lastSeen,
 		ExpiresAt:  exp,
 		Permanent:  r.permanent,

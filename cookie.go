@@ -140,7 +140,7 @@ func (s *Session) identify() {
 		return true
 	}
 	seen := findCookies(in.cookies, c.cfg.CookieName, accept)
-	if id.id == nil && in.tokenClient {
+	if id.id == nil && id.tokenClient {
 		// No cookie verified and the request used the header: an API
 		// client, answered in the header. A request whose cookie verified
 		// is a browser's, whatever else it sent: a page script that adds
@@ -169,7 +169,9 @@ func (s *Session) setCookie(h http.Header, now time.Time) {
 	maxAge := 0
 	if s.rec.permanent {
 		expires = c.deadline(&s.rec)
-		maxAge = max(1, int(expires.Sub(now)/time.Second))
+		// To the nearest second: the deadline is kept in whole
+		// milliseconds, a little before now plus the lifetime.
+		maxAge = max(1, int((expires.Sub(now)+time.Second/2)/time.Second))
 	}
 	c.writeCookie(h, s.ident.id, expires, maxAge, s.ident.tokenReply)
 }

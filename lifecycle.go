@@ -120,7 +120,7 @@ func (s *Session) load() error {
 	}
 	s.state = stored
 	s.version = e.Version
-	s.expiresAt = c.idleDeadline(&rec, e)
+	s.expiresAt = unixMilli(c.idleDeadline(&rec, e))
 	s.rec = rec
 	s.loadedUser = rec.user
 	return nil
@@ -250,11 +250,12 @@ func (s *Session) extend(ctx context.Context, now time.Time) error {
 // extension: at most once per IdleRefresh, and never past its lifetime.
 func (s *Session) refreshDue(now time.Time) bool {
 	c := s.c
-	if c.cfg.IdleTimeout <= 0 || s.expiresAt.IsZero() {
+	if c.cfg.IdleTimeout <= 0 || s.expiresAt == 0 {
 		return false
 	}
-	lastRefresh := s.expiresAt.Add(-c.cfg.IdleTimeout)
-	return s.expiresAt.Before(c.deadline(&s.rec)) && now.Sub(lastRefresh) >= c.cfg.IdleRefresh
+	expiresAt := time.UnixMilli(s.expiresAt)
+	lastRefresh := expiresAt.Add(-c.cfg.IdleTimeout)
+	return expiresAt.Before(c.deadline(&s.rec)) && now.Sub(lastRefresh) >= c.cfg.IdleRefresh
 }
 
 // create stores a new session under a new ID. s.mu is held.
@@ -265,8 +266,8 @@ func (s *Session) create(ctx context.Context, h http.Header, now time.Time) erro
 		return err
 	}
 	rec := &s.rec
-	rec.created, rec.deadline = now, now.Add(c.cfg.Lifetime)
-	rec.userAgent, rec.remote = s.in.userAgent, s.in.remote
+	rec.created, rec.deadline = now.UnixMilli(), now.Add(c.cfg.Lifetime).UnixMilli()
+	rec.userAgent, rec.remote = s.in.userAgent(), c.remote(&s.in)
 	if !s.hasPermanentOp() {
 		rec.permanent = c.cfg.Permanent
 	}

@@ -19,7 +19,7 @@ import (
 // Regenerate is dropped, RevokeUser ends it, and Regenerate and Destroy do
 // their store work when called.
 func (m *Manager) Open(ctx context.Context, token string) *Session {
-	return &Session{c: m.c, ctx: ctx, in: request{token: token, tokenClient: true}}
+	return &Session{c: m.c, ctx: ctx, in: request{token: token}, ident: identity{tokenClient: true}}
 }
 
 // Commit saves the changes of a session from Manager.Open and returns the
@@ -64,7 +64,8 @@ func (s *Session) Commit() (token string, err error) {
 // ended. On an error, which wraps ErrLoad or the store's
 // error, resp is left as it was: answer with a 5xx and send no cookie.
 func (m *Manager) Serve(ctx context.Context, req http.Header, remoteAddr string, resp http.Header, fn func(*Session)) error {
-	s := &Session{c: m.c, ctx: ctx, in: m.c.readRequest(req, remoteAddr)}
+	s := &Session{c: m.c, ctx: ctx}
+	m.c.readRequest(s, req, remoteAddr)
 	fn(s)
 	out := http.Header{}
 	if err := s.commit(out); err != nil {

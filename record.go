@@ -49,11 +49,14 @@ type field struct {
 	raw []byte // JSON
 }
 
+// A record's times are Unix milliseconds, as stored: a Session carries its
+// record, and four int64s keep it (with the writer and context allocated
+// with it) in a smaller size class than four time.Times would.
 type record struct {
-	created   time.Time
-	updated   time.Time
-	deadline  time.Time // zero in a format 1 record
-	idle      time.Time // the idle deadline as of the last write; zero for none
+	created   int64 // Unix milliseconds
+	updated   int64 // Unix milliseconds
+	deadline  int64 // Unix milliseconds; 0 in a format 1 record
+	idle      int64 // Unix milliseconds: the idle deadline as of the last write; 0 for none
 	permanent bool
 	user      string
 	mark      string // the user's revocation mark at binding: see revoke.go
@@ -103,7 +106,7 @@ func stringLen(n int) int { return uvarintLen(uint64(n)) + n }
 
 // encodedSize returns the exact length of r.encode().
 func (r record) encodedSize() int {
-	n := 2 + varintLen(r.created.UnixMilli()) + varintLen(r.updated.UnixMilli()) + varintLen(unixMilli(r.deadline)) + varintLen(unixMilli(r.idle)) +
+	n := 2 + varintLen(r.created) + varintLen(r.updated) + varintLen(r.deadline) + varintLen(r.idle) +
 		1 + stringLen(len(r.user)) + stringLen(len(r.mark)) + stringLen(len(r.userAgent)) +
 		stringLen(len(r.remote)) + uvarintLen(uint64(len(r.fields)))
 	for _, f := range r.fields {
@@ -123,10 +126,10 @@ func varintLen(v int64) int {
 func (r record) encode() []byte {
 	b := make([]byte, 0, r.encodedSize())
 	b = append(b, recordMagic, recordFormat)
-	b = binary.AppendVarint(b, r.created.UnixMilli())
-	b = binary.AppendVarint(b, r.updated.UnixMilli())
-	b = binary.AppendVarint(b, unixMilli(r.deadline))
-	b = binary.AppendVarint(b, unixMilli(r.idle))
+	b = binary.AppendVarint(b, r.created)
+	b = binary.AppendVarint(b, r.updated)
+	b = binary.AppendVarint(b, r.deadline)
+	b = binary.AppendVarint(b, r.idle)
 	var flags uint64
 	if r.permanent {
 		flags |= flagPermanent
@@ -151,6 +154,15 @@ func unixMilli(t time.Time) int64 {
 		return 0
 	}
 	return t.UnixMilli()
+}
+
+// milliTime returns the time of ms Unix milliseconds, and the zero time for
+// 0, which the record's optional times (deadline, idle) keep for none.
+func milliTime(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms)
 }
 
 type decoder struct {
@@ -184,18 +196,20 @@ func (d *decoder) varint() int64 {
 	return v
 }
 
-// time reads a time in Unix milliseconds. A count that no time.Time holds
-// exactly (beyond some 292 million years), or that names the zero time's
-// instant (which the encoding keeps for "none"), is corrupt: the record
-// could not be written back as it was read.
-func (d *decoder) time() time.Time {
+// millis reads a time in Unix milliseconds. Every count is a time.Time
+// but one: the zero time's instant, which the session keeps for "none". A
+// record that holds it is corrupt, since it could not be written back as
+// it was read.
+func (d *decoder) millis() int64 {
 	ms := d.varint()
-	t := time.UnixMilli(ms)
-	if d.err == nil && (t.UnixMilli() != ms || ms != 0 && t.IsZero()) {
+	if ms == zeroTimeMillis && d.err == nil {
 		d.err = fmt.Errorf("%w: time out of range", ErrCorrupt)
 	}
-	return t
+	return ms
 }
+
+// zeroTimeMillis is the zero time.Time in Unix milliseconds.
+var zeroTimeMillis = time.Time{}.UnixMilli()
 
 func (d *decoder) bytes() []byte {
 	n := d.uvarint()
@@ -223,15 +237,11 @@ func decodeRecord(b []byte) (record, error) {
 		return r, fmt.Errorf("%w: unknown format %d", ErrCorrupt, b[1])
 	}
 	d := decoder{b: b[2:]}
-	r.created = d.time()
-	r.updated = d.time()
+	r.created = d.millis()
+	r.updated = d.millis()
 	if format >= recordFormat {
-		if t := d.time(); t.UnixMilli() != 0 {
-			r.deadline = t
-		}
-		if t := d.time(); t.UnixMilli() != 0 {
-			r.idle = t
-		}
+		r.deadline = d.millis()
+		r.idle = d.millis()
 	}
 	flags := d.uvarint()
 	r.permanent = flags&flagPermanent != 0

@@ -3,6 +3,7 @@ package kvsession
 import (
 	"bytes"
 	"errors"
+	"math"
 	"reflect"
 	"testing"
 	"time"
@@ -10,8 +11,10 @@ import (
 
 func sampleRecord() record {
 	return record{
-		created:   time.UnixMilli(1700000000123),
-		updated:   time.UnixMilli(1700000005000),
+		created:   1700000000123,
+		updated:   1700000005000,
+		deadline:  1700086400123,
+		idle:      1700001805000,
 		permanent: true,
 		user:      "ada",
 		userAgent: "Mozilla/5.0",
@@ -21,7 +24,7 @@ func sampleRecord() record {
 }
 
 func TestRecordRoundTrip(t *testing.T) {
-	for _, r := range []record{sampleRecord(), {created: time.UnixMilli(0), updated: time.UnixMilli(0)}} {
+	for _, r := range []record{sampleRecord(), {}, {created: -5, updated: 1 << 50}} {
 		got, err := decodeRecord(r.encode())
 		if err != nil {
 			t.Fatal(err)
@@ -81,6 +84,30 @@ func FuzzDecodeRecord(f *testing.F) {
 	})
 }
 
+// TestRecordTimesOutOfRange checks that a record holding the zero time's
+// instant is corrupt, and that every other time decodes as it was written
+// and is the time.Time of its milliseconds.
+func TestRecordTimesOutOfRange(t *testing.T) {
+	zeroInstant := time.Time{}.UnixMilli()
+	for _, ms := range []int64{zeroInstant} {
+		for i, r := range []record{{created: ms}, {updated: ms}, {deadline: ms}, {idle: ms}} {
+			if _, err := decodeRecord(r.encode()); !errors.Is(err, ErrCorrupt) {
+				t.Errorf("record time %d holding %d: decodeRecord = %v, want ErrCorrupt", i, ms, err)
+			}
+		}
+	}
+	for _, ms := range []int64{zeroInstant + 1, zeroInstant - 1, -1, 1, math.MaxInt64, math.MinInt64, math.MaxInt64 / 2, math.MinInt64 / 2} {
+		r := record{created: ms, updated: ms, deadline: ms, idle: ms}
+		got, err := decodeRecord(r.encode())
+		if err != nil || !reflect.DeepEqual(got, r) {
+			t.Errorf("times of %d ms: decodeRecord = %+v, %v; want them back", ms, got, err)
+		}
+		if back := time.UnixMilli(ms).UnixMilli(); back != ms {
+			t.Errorf("time.UnixMilli(%d) round-trips to %d, yet the record accepted it", ms, back)
+		}
+	}
+}
+
 func TestJSONDepth(t *testing.T) {
 	for in, want := range map[string]int{
 		`1`: 0, `[1]`: 1, `{"a":[{}]}`: 3, `"[[["`: 0, `"\"["`: 0, `[`: -1, `]`: -1, `"open`: -1,
@@ -98,7 +125,7 @@ func TestJSONDepth(t *testing.T) {
 }
 
 func TestEncodedSizeIsExact(t *testing.T) {
-	for _, r := range []record{sampleRecord(), {}, {created: time.UnixMilli(-5), fields: []field{{string(make([]byte, 300)), make([]byte, 20000)}}}} {
+	for _, r := range []record{sampleRecord(), {}, {created: -5, fields: []field{{string(make([]byte, 300)), make([]byte, 20000)}}}} {
 		if got, want := r.encodedSize(), len(r.encode()); got != want {
 			t.Errorf("encodedSize = %d, len(encode()) = %d", got, want)
 		}

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"slices"
 	"sync"
-	"time"
 )
 
 // Session is the session of one request. Get it in a handler with
@@ -28,40 +27,47 @@ type Session struct {
 	cause NewCause // why the session is new, once loaded
 	// done: the session was saved, the response has started; changes are
 	// refused from then on.
-	done   bool
-	cookie cookieAction
+	done         bool
+	cookie       cookieAction
+	versionStale bool // Regenerate wrote the record: its version is unknown
 	// loadErr is why the load failed (state failed or degraded).
 	loadErr error
 
 	ident identity
 
-	version      uint64
-	versionStale bool // Regenerate wrote the record: its version is unknown
-	expiresAt    time.Time
-	rec          record
-	loadedUser   string // the user as stored, for the user index
-	ops          []op   // changes not yet saved, replayed after a conflict
+	version    uint64
+	expiresAt  int64 // the idle deadline as loaded, Unix milliseconds; 0 for none
+	rec        record
+	loadedUser string // the user as stored, for the user index
+	ops        []op   // changes not yet saved, replayed after a conflict
 }
 
-// request is what the request brought that the session needs.
+// request is what the request brought that the session needs. The
+// User-Agent and the client's address are read from it only when a
+// session is created: a request that reads its session pays for neither.
 type request struct {
-	cookies     []string // the request's Cookie headers
-	token       string   // the Config.Header token, if any
-	tokenClient bool     // the request carried Config.Header, even empty
-	userAgent   string
-	remote      string
+	cookies    []string    // the request's Cookie headers
+	token      string      // the Config.Header token, if any
+	header     http.Header // the request's headers, for the User-Agent; nil for none
+	remoteAddr string      // the client's address as net/http gives it, "" for none
+}
+
+// userAgent returns the request's User-Agent, cut to maxUserAgent bytes.
+func (in *request) userAgent() string {
+	return truncate(in.header.Get("User-Agent"), maxUserAgent)
 }
 
 // identity is the session ID the request presented, found and verified
 // on first use (see identify in cookie.go).
 type identity struct {
-	checked    bool
-	presented  bool // the request carried a session cookie or token, valid or not
-	id         []byte
-	buf        [defaultIDBytes]byte // holds a verified ID of the default size
-	key        string
-	staleSig   bool // signed by an older key: re-sign
-	tokenReply bool // an API client: answer in Config.Header too
+	checked     bool
+	presented   bool // the request carried a session cookie or token, valid or not
+	tokenClient bool // the request carried Config.Header, even empty
+	staleSig    bool // signed by an older key: re-sign
+	tokenReply  bool // an API client: answer in Config.Header too
+	id          []byte
+	buf         [defaultIDBytes]byte // holds a verified ID of the default size
+	key         string
 }
 
 type ctxKey struct{}
@@ -218,9 +224,9 @@ func (s *Session) Set(name string, v any) error {
 func (s *Session) sizeWith(i int, name string, raw []byte) int {
 	r := s.rec
 	if s.state != stored {
-		r.userAgent, r.remote = s.in.userAgent, s.in.remote
+		r.userAgent, r.remote = s.in.userAgent(), s.c.remote(&s.in)
 		// Timestamps as long as the save's will be.
-		long := time.UnixMilli(1 << 40)
+		const long = 1 << 40
 		r.created, r.updated, r.deadline, r.idle = long, long, long, long
 	}
 	size := r.encodedSize() + stringLen(len(raw))

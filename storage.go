@@ -196,10 +196,10 @@ func (c *core) encode(r *record) ([]byte, error) {
 // recorded at its creation, or, for a record written before deadlines
 // were recorded, its creation plus Config.Lifetime.
 func (c *core) deadline(r *record) time.Time {
-	if !r.deadline.IsZero() {
-		return r.deadline
+	if r.deadline != 0 {
+		return time.UnixMilli(r.deadline)
 	}
-	return r.created.Add(c.cfg.Lifetime)
+	return time.UnixMilli(r.created).Add(c.cfg.Lifetime)
 }
 
 // expired reports whether a loaded session is past its lifetime or idle
@@ -220,7 +220,7 @@ func (c *core) idleDeadline(r *record, e Entry) time.Time {
 	if !e.ExpiresAt.IsZero() {
 		return e.ExpiresAt
 	}
-	return r.idle
+	return milliTime(r.idle)
 }
 
 // expiry returns when a session saved now expires.
@@ -238,11 +238,11 @@ func (c *core) expiry(r *record, now time.Time) time.Time {
 // deadline, and returns the expiry to give the store (none with
 // Config.NoStoreTTL).
 func (c *core) stamp(r *record, now time.Time) time.Time {
-	r.updated = now
+	r.updated = now.UnixMilli()
 	exp := c.expiry(r, now)
-	r.idle = time.Time{}
+	r.idle = 0
 	if c.cfg.IdleTimeout > 0 {
-		r.idle = exp
+		r.idle = unixMilli(exp)
 	}
 	return c.storeExpiry(exp)
 }

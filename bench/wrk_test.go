@@ -78,10 +78,11 @@ func TestWrk(t *testing.T) {
 
 	// One server per library and store, set up once and loaded in turn.
 	type target struct {
-		name    string // lib=...,store=...
-		url     string
-		cookies string // file of Cookie headers, one a line
-		kv      bool   // kvsession: its increments are checked
+		name     string // lib=...,store=...
+		url      string
+		cookies  string // file of Cookie headers, one a line
+		kv       bool   // kvsession: its increments are checked
+		readOnly bool   // serves READ only
 	}
 	var targets []target
 	for _, lib := range libraries {
@@ -108,6 +109,10 @@ func TestWrk(t *testing.T) {
 	// the difference is the middleware's work alone.
 	url, _ := loopbackServer(t, newNoSession(t, "", options{}).handler, 1)
 	targets = append(targets, target{name: "lib=nosession/store=mem", url: url, cookies: targets[0].cookies})
+	// The floor of a signed-ID session on a read (signedfloor_test.go):
+	// verify the cookie, derive the key, look the record up.
+	url, _ = loopbackServer(t, newSignedFloor(readLines(t, targets[0].cookies)), 1)
+	targets = append(targets, target{name: "lib=signed-floor/store=mem", url: url, cookies: targets[0].cookies, readOnly: true})
 	// The floor of the Redis stores: the same requests, each making the
 	// bare rueidis commands of the scenario on a record of its own
 	// (rueidis_test.go): READ one GET, WRITE a GET and a SET.
@@ -124,7 +129,7 @@ func TestWrk(t *testing.T) {
 	for round := range rounds {
 		for _, sc := range []struct{ name, path string }{{"Read", "/read"}, {"Write", "/inc"}} {
 			for _, tg := range targets {
-				if !filter.MatchString(sc.name + "/" + tg.name) {
+				if !filter.MatchString(sc.name+"/"+tg.name) || tg.readOnly && sc.name != "Read" {
 					continue
 				}
 				path := sc.path

@@ -195,16 +195,18 @@ func (c *core) info(key string, r *record, e Entry) SessionInfo {
 			exp = idle
 		}
 	}
+	// The record's strings alias the entry's bytes, which Walk hands to
+	// its caller: the info gets copies of its own.
 	return SessionInfo{
 		Key:        key,
 		LogID:      c.logID(key),
-		User:       r.user,
+		User:       strings.Clone(r.user),
 		Created:    time.UnixMilli(r.created),
 		LastSeen:   lastSeen,
 		ExpiresAt:  exp,
 		Permanent:  r.permanent,
-		UserAgent:  r.userAgent,
-		RemoteAddr: r.remote,
+		UserAgent:  strings.Clone(r.userAgent),
+		RemoteAddr: strings.Clone(r.remote),
 	}
 }
 

@@ -107,6 +107,32 @@ func TestAdminWithoutSigningKey(t *testing.T) {
 	}
 }
 
+// The SessionInfo that Walk gives is the caller's own: writing to the
+// Entry's bytes, which belong to the caller too, leaves it unchanged.
+func TestAdminWalkInfoOwnsItsStrings(t *testing.T) {
+	h := newHarness(t, kvsession.Config{Lifetime: time.Hour, RecordRemoteAddr: true})
+	h.loggedIn("ada")
+	var infos []kvsession.SessionInfo
+	err := h.m.Admin().Walk(t.Context(), func(key string, e kvsession.Entry, info kvsession.SessionInfo, err error) error {
+		if err == nil {
+			infos = append(infos, info)
+			for i := range e.Value {
+				e.Value[i] = 'X'
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(infos) != 1 {
+		t.Fatalf("Walk reported %d live sessions, want 1", len(infos))
+	}
+	if info := infos[0]; info.User != "ada" || strings.Contains(info.UserAgent+info.RemoteAddr, "X") || info.RemoteAddr == "" {
+		t.Errorf("after the caller overwrote the entry, its info reads %+v", info)
+	}
+}
+
 // Walk reports every record under the prefix with what it is: live,
 // expired, corrupt, or a revocation mark.
 func TestAdminWalk(t *testing.T) {

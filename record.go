@@ -3,8 +3,8 @@ package kvsession
 import (
 	"encoding/binary"
 	"fmt"
-	"strings"
 	"time"
+	"unsafe"
 )
 
 // A stored record is a small binary header followed by the session's
@@ -211,6 +211,18 @@ func (d *decoder) millis() int64 {
 // zeroTimeMillis is the zero time.Time in Unix milliseconds.
 var zeroTimeMillis = time.Time{}.UnixMilli()
 
+// aliasString returns b as a string without copying it. The strings of a
+// decoded record alias the stored bytes, as its values do: those belong to
+// the caller (see Entry.Value), which never writes to them, so the strings
+// never change. Keeping one keeps the record's bytes (at most
+// Config.MaxRecordBytes) alive.
+func aliasString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
 func (d *decoder) bytes() []byte {
 	n := d.uvarint()
 	if d.err != nil {
@@ -225,8 +237,9 @@ func (d *decoder) bytes() []byte {
 	return v
 }
 
-// decodeRecord decodes a stored record. The record's values alias b, which
-// the caller must not change afterwards.
+// decodeRecord decodes a stored record. The record's values and strings
+// alias b, which the caller must not change afterwards: it makes one
+// allocation, for the fields.
 func decodeRecord(b []byte) (record, error) {
 	var r record
 	if len(b) < 2 || b[0] != recordMagic {
@@ -245,48 +258,26 @@ func decodeRecord(b []byte) (record, error) {
 	}
 	flags := d.uvarint()
 	r.permanent = flags&flagPermanent != 0
-	// The record's strings (user, mark, user agent, remote address and the
-	// values' names) are cut from one string, so that a session's load
-	// makes one allocation for all of them: a first pass finds them and
-	// their total size, a second copies them.
-	user := d.bytes()
-	var mark []byte
+	r.user = aliasString(d.bytes())
 	if format >= recordFormat {
-		mark = d.bytes()
+		r.mark = aliasString(d.bytes())
 	}
-	userAgent, remote := d.bytes(), d.bytes()
+	r.userAgent, r.remote = aliasString(d.bytes()), aliasString(d.bytes())
 	n := d.uvarint()
 	// Each field takes at least two bytes, which bounds the allocation
 	// below by the input's size.
 	if d.err == nil && n > uint64(len(d.b)/2) {
 		return record{}, ErrCorrupt
 	}
-	fieldsAt := d.b
-	size := len(user) + len(mark) + len(userAgent) + len(remote)
-	for range n {
-		size += len(d.bytes())
-		d.bytes()
+	if d.err == nil && n > 0 {
+		r.fields = make([]field, n)
+	}
+	for i := range r.fields {
+		r.fields[i].key = aliasString(d.bytes())
+		r.fields[i].raw = d.bytes()
 	}
 	if d.err != nil {
 		return record{}, d.err
-	}
-	// After Grow, the writes below fit without another allocation, so a
-	// string taken from sb stays valid as more is written.
-	var sb strings.Builder
-	sb.Grow(size)
-	piece := func(b []byte) string {
-		start := sb.Len()
-		sb.Write(b)
-		return sb.String()[start:]
-	}
-	r.user, r.mark, r.userAgent, r.remote = piece(user), piece(mark), piece(userAgent), piece(remote)
-	if n > 0 {
-		r.fields = make([]field, n)
-	}
-	fd := decoder{b: fieldsAt}
-	for i := range r.fields {
-		r.fields[i].key = piece(fd.bytes())
-		r.fields[i].raw = fd.bytes()
 	}
 	if len(d.b) != 0 {
 		return record{}, fmt.Errorf("%w: %d trailing bytes", ErrCorrupt, len(d.b))

@@ -165,7 +165,10 @@ func (s *Session) record(o op) {
 // error wrapping ErrNoValue if there is none, and a decoding error if the
 // value does not fit a T. Values round-trip through JSON: T may be any type
 // encoding/json handles (strings, numbers, booleans, time.Time, structs with
-// exported fields, slices, maps).
+// exported fields, slices, maps). Strings in the result are not copied: they
+// share the request's copy of the stored record, so keeping one after the
+// request keeps that copy (at most Config.MaxRecordBytes) alive; use
+// strings.Clone to keep a small piece of a large session.
 func Get[T any](s *Session, name string) (T, error) {
 	var v T
 	raw, err := s.raw(name)

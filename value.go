@@ -61,12 +61,13 @@ func jsonPlain[T string | []byte](s T) bool {
 // decodeScalar decodes raw into *string, *int, *int64 or *bool when raw is
 // a plain JSON value of that type, and reports whether it did. When it
 // reports false, v is unchanged and encoding/json must decode raw. v never
-// escapes.
+// escapes. A string shares raw's bytes, as the structured codec's strings
+// do: raw is a session's copy of a stored value, never written to.
 func decodeScalar(raw []byte, v any) bool {
 	switch p := v.(type) {
 	case *string:
 		if n := len(raw); n >= 2 && raw[0] == '"' && raw[n-1] == '"' && jsonPlain(raw[1:n-1]) {
-			*p = string(raw[1 : n-1])
+			*p = aliasString(raw[1 : n-1])
 			return true
 		}
 	case *int:

@@ -1,7 +1,6 @@
 package kvsession
 
 import (
-	"bytes"
 	"encoding"
 	"encoding/binary"
 	"encoding/json"
@@ -34,9 +33,10 @@ import (
 //     UTF-8 or a surrogate escape, an escaped key in a struct, a struct key
 //     given twice. The target is zero again when it declines.
 //
-// Plans, one per type, are cached. The strings of a decoded value share a
-// copy of the stored value (and a block for those with escapes): keeping
-// one of them keeps that copy alive.
+// Plans, one per type, are cached. The strings of a decoded value share
+// the bytes decoded (and a block for those with escapes): a session's copy
+// of a stored value, never written to. Keeping one of them keeps that copy
+// alive.
 
 // codecKind is the shape of a plan.
 type codecKind uint8
@@ -612,7 +612,7 @@ func appendJSONTime(b []byte, t time.Time) ([]byte, bool) {
 
 // decodeStructured decodes raw into v, a pointer to a zero value of a type
 // the codec handles, exactly as json.Unmarshal would, and reports whether it
-// did. When it reports false, *v is zero and encoding/json must decode raw.
+// did. The strings in v share raw, which must not change afterwards. When it reports false, *v is zero and encoding/json must decode raw.
 func decodeStructured(raw []byte, v any) bool {
 	d := valueDecoder{data: raw}
 	if m, ok := v.(*map[string]string); ok && *m == nil {
@@ -644,7 +644,6 @@ func decodeStructured(raw []byte, v any) bool {
 type valueDecoder struct {
 	data  []byte
 	i     int
-	copy  []byte // a copy of data, which strings without escapes share
 	arena []byte // the bytes of the strings with escapes
 }
 
@@ -785,15 +784,10 @@ var plainByte = func() (t [256]bool) {
 }()
 
 // keep returns the text data[start:end], which has no escapes, as a
-// string. The strings share one copy of the whole text, made on first use.
+// string that shares data's bytes: data is a session's copy of a stored
+// value, which nothing writes to.
 func (d *valueDecoder) keep(start, end int) string {
-	if start == end {
-		return ""
-	}
-	if d.copy == nil {
-		d.copy = bytes.Clone(d.data)
-	}
-	return unsafe.String(&d.copy[start], end-start)
+	return aliasString(d.data[start:end])
 }
 
 // escapedStr finishes a string that has an escape; its text started at

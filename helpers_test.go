@@ -1,6 +1,7 @@
 package kvsession_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/kvsession/kvsession"
+	"github.com/kvsession/kvsession/internal/sharedread"
 	"github.com/kvsession/kvsession/memstore"
 )
 
@@ -54,6 +56,47 @@ type faultStore struct {
 	saveErr error
 	opErr   map[string]error // the named method fails with it
 	hang    bool             // block every call until its context ends
+	shared  []sharedBytes    // what the shared read handed out
+}
+
+// sharedBytes is a record's bytes that the shared read handed to the
+// manager, and a copy of them as they were then.
+type sharedBytes struct{ given, was []byte }
+
+func init() {
+	// The harness's store offers the manager a shared read, as memstore
+	// does, so that every test of the harness loads sessions through it;
+	// checkShared then checks that the manager wrote to none of it.
+	sharedread.Register(func(store any) sharedread.Get {
+		if f, ok := store.(*faultStore); ok {
+			return f.getShared
+		}
+		return nil
+	})
+}
+
+// getShared is the shared read: Get, with its counts and faults, keeping
+// the bytes it hands out.
+func (f *faultStore) getShared(ctx context.Context, key string) ([]byte, time.Time, uint64, error) {
+	e, err := f.Get(ctx, key)
+	if err != nil {
+		return nil, time.Time{}, 0, err
+	}
+	f.mu.Lock()
+	f.shared = append(f.shared, sharedBytes{e.Value, bytes.Clone(e.Value)})
+	f.mu.Unlock()
+	return e.Value, e.ExpiresAt, e.Version, nil
+}
+
+// checkShared fails t if the manager wrote to bytes the shared read gave it.
+func (f *faultStore) checkShared(t *testing.T) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, b := range f.shared {
+		if !bytes.Equal(b.given, b.was) {
+			t.Errorf("the manager wrote to a record's bytes from the shared read: %q, was %q", b.given, b.was)
+		}
+	}
 }
 
 func newFaultStore(now func() time.Time) *faultStore {
@@ -277,6 +320,7 @@ func newHarness(t *testing.T, cfg kvsession.Config) *harness {
 	h.m = m
 	h.srv = httptest.NewTLSServer(m.Handler(app()))
 	t.Cleanup(h.srv.Close)
+	t.Cleanup(func() { h.store.checkShared(t) })
 	return h
 }
 

@@ -83,7 +83,7 @@ func (s *Session) load() error {
 		return nil
 	}
 	c := s.c
-	e, err := c.get(s.ctx, s.ident.key)
+	e, err := c.load(s.ctx, s.ident.key)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			if errors.Is(err, ErrCorrupt) { // a record the store cannot parse

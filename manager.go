@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/kvsession/kvsession/internal/nonblocking"
+	"github.com/kvsession/kvsession/internal/sharedread"
 )
 
 // Manager loads and saves sessions for HTTP handlers. Create one with New,
@@ -40,6 +41,7 @@ func newCore(store Store, cfg Config) *core {
 		cfg:       cfg,
 		store:     store,
 		unbounded: nonblocking.Is(store) || cfg.StoreTimeout == NoStoreTimeout,
+		shared:    sharedread.For(store),
 		signer:    newSigner(cfg.CookieName, cfg.IDBits/8, cfg.Secrets),
 		cookieFmt: newCookieFormat(cfg),
 	}

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kvsession/kvsession/internal/sharedread"
 )
 
 // core is the layer under Manager and Session: the frozen Config, the
@@ -19,7 +21,8 @@ import (
 type core struct {
 	cfg       Config
 	store     Store
-	unbounded bool // the store's type never blocks: no deadlines
+	unbounded bool           // the store's type never blocks: no deadlines
+	shared    sharedread.Get // the store's read without a copy, or nil
 	signer    *signer
 	cookieFmt cookieFormat
 }
@@ -52,6 +55,20 @@ func (c *core) get(ctx context.Context, key string) (Entry, error) {
 	ctx, cancel := c.bound(ctx)
 	defer cancel()
 	return c.store.Get(ctx, key)
+}
+
+// load reads a session's record for Session.load, which never writes to
+// the entry's bytes nor hands them on: from an in-process store that
+// offers it, the stored bytes themselves (package sharedread), else a
+// store's Get.
+func (c *core) load(ctx context.Context, key string) (Entry, error) {
+	if c.shared == nil {
+		return c.get(ctx, key)
+	}
+	ctx, cancel := c.bound(ctx)
+	defer cancel()
+	v, exp, version, err := c.shared(ctx, key)
+	return Entry{Value: v, ExpiresAt: exp, Version: version}, err
 }
 
 func (c *core) set(ctx context.Context, key string, v []byte, exp time.Time) error {

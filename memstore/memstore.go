@@ -57,6 +57,7 @@ import (
 
 	"github.com/kvsession/kvsession"
 	"github.com/kvsession/kvsession/internal/nonblocking"
+	"github.com/kvsession/kvsession/internal/sharedread"
 )
 
 var (
@@ -68,6 +69,13 @@ var (
 func init() {
 	// Only *Store itself: a wrapper is another type and keeps the timeout.
 	nonblocking.Register(func(store any) bool { _, ok := store.(*Store); return ok })
+	// A session's load reads the stored value itself: see getShared.
+	sharedread.Register(func(store any) sharedread.Get {
+		if s, ok := store.(*Store); ok {
+			return s.getShared
+		}
+		return nil
+	})
 }
 
 // DefaultMaxRecords is the number of records a Store holds at most when
@@ -190,25 +198,33 @@ func notFound(op string) error {
 
 // Get implements [kvsession.Store].
 func (s *Store) Get(ctx context.Context, key string) (kvsession.Entry, error) {
+	value, expiresAt, version, err := s.getShared(ctx, key)
+	if err != nil {
+		return kvsession.Entry{}, err
+	}
+	// A stored value is never written to, so copying outside the lock is safe.
+	return kvsession.Entry{Value: clone(value), ExpiresAt: expiresAt, Version: version}, nil
+}
+
+// getShared is Get without the copy: it returns the stored value itself,
+// which a write replaces and nothing writes to. The manager reads a
+// session's record with it (package sharedread), never writing to it.
+func (s *Store) getShared(ctx context.Context, key string) (value []byte, expiresAt time.Time, version uint64, err error) {
 	if err := ctx.Err(); err != nil {
-		return kvsession.Entry{}, fmt.Errorf("memstore: get: %w", err)
+		return nil, time.Time{}, 0, fmt.Errorf("memstore: get: %w", err)
 	}
 	now := s.now()
 	s.mu.RLock()
-	var value []byte
-	var e kvsession.Entry
 	r := s.find(key)
 	ok := r != nil
 	if ok {
-		value, e.ExpiresAt, e.Version = r.value, r.expiresAt, r.version
+		value, expiresAt, version = r.value, r.expiresAt, r.version
 	}
 	s.mu.RUnlock()
-	if !ok || expired(e.ExpiresAt, now) {
-		return kvsession.Entry{}, notFound("get")
+	if !ok || expired(expiresAt, now) {
+		return nil, time.Time{}, 0, notFound("get")
 	}
-	// A stored value is never written to, so copying outside the lock is safe.
-	e.Value = clone(value)
-	return e, nil
+	return value, expiresAt, version, nil
 }
 
 func clone(b []byte) []byte {

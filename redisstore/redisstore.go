@@ -10,6 +10,7 @@ import (
 
 	"github.com/kvsession/kvsession"
 	"github.com/kvsession/kvsession/internal/redisfmt"
+	"github.com/kvsession/kvsession/internal/sharedread"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -177,18 +178,51 @@ func conflict(op string) error {
 
 // Get implements [kvsession.Store] with one GET.
 func (s *Store) Get(ctx context.Context, key string) (kvsession.Entry, error) {
-	if err := ctx.Err(); err != nil {
-		return kvsession.Entry{}, fmt.Errorf("redisstore: get: %w", err)
-	}
-	b, err := s.client.Get(ctx, s.recPrefix+key).Result()
+	b, err := s.read(ctx, key)
 	if err != nil {
-		return kvsession.Entry{}, wrap(ctx, "get", err)
+		return kvsession.Entry{}, err
 	}
 	e, ok := redisfmt.Decode(b)
 	if !ok {
 		return kvsession.Entry{}, fmt.Errorf("redisstore: get: %w", errMalformed)
 	}
 	return e, nil
+}
+
+func init() {
+	// Only *Store itself: a wrapper is another type and keeps Get's copy.
+	sharedread.Register(func(store any) sharedread.Get {
+		if s, ok := store.(*Store); ok {
+			return s.getShared
+		}
+		return nil
+	})
+}
+
+// getShared is Get without the copy of the value out of the reply (see
+// package sharedread): the manager's load reads through it.
+func (s *Store) getShared(ctx context.Context, key string) ([]byte, time.Time, uint64, error) {
+	b, err := s.read(ctx, key)
+	if err != nil {
+		return nil, time.Time{}, 0, err
+	}
+	v, exp, version, ok := redisfmt.DecodeShared(b)
+	if !ok {
+		return nil, time.Time{}, 0, fmt.Errorf("redisstore: get: %w", errMalformed)
+	}
+	return v, exp, version, nil
+}
+
+// read returns the stored string of the record under key.
+func (s *Store) read(ctx context.Context, key string) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", fmt.Errorf("redisstore: get: %w", err)
+	}
+	b, err := s.client.Get(ctx, s.recPrefix+key).Result()
+	if err != nil {
+		return "", wrap(ctx, "get", err)
+	}
+	return b, nil
 }
 
 // setArgs returns the arguments of a SET of rec with expiry ms.

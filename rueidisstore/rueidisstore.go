@@ -10,6 +10,7 @@ import (
 
 	"github.com/kvsession/kvsession"
 	"github.com/kvsession/kvsession/internal/redisfmt"
+	"github.com/kvsession/kvsession/internal/sharedread"
 	"github.com/redis/rueidis"
 )
 
@@ -138,22 +139,55 @@ func isMark(key string) bool { return strings.Contains(key, "!r:") }
 // Get implements [kvsession.Store] with one GET; with [Options.CacheTTL],
 // served from the client-side cache where it may.
 func (s *Store) Get(ctx context.Context, key string) (kvsession.Entry, error) {
-	if err := ctx.Err(); err != nil {
-		return kvsession.Entry{}, fmt.Errorf("rueidisstore: get: %w", err)
-	}
-	k := s.recPrefix + key
-	res := s.read(ctx, key, k)
-	// ToString shares the reply's string, which a cached reply also keeps;
-	// Decode copies the value out of it.
-	b, err := res.ToString()
+	b, err := s.get(ctx, key)
 	if err != nil {
-		return kvsession.Entry{}, wrap(ctx, "get", err)
+		return kvsession.Entry{}, err
 	}
+	// Decode copies the value out of the reply's string.
 	e, ok := redisfmt.Decode(b)
 	if !ok {
 		return kvsession.Entry{}, fmt.Errorf("rueidisstore: get: %w", errMalformed)
 	}
 	return e, nil
+}
+
+func init() {
+	// Only *Store itself: a wrapper is another type and keeps Get's copy.
+	sharedread.Register(func(store any) sharedread.Get {
+		if s, ok := store.(*Store); ok {
+			return s.getShared
+		}
+		return nil
+	})
+}
+
+// getShared is Get without the copy of the value out of the reply (see
+// package sharedread): the manager's load reads through it. The value then
+// shares the reply's string, which a cached reply shares with other reads:
+// the manager never writes to it.
+func (s *Store) getShared(ctx context.Context, key string) ([]byte, time.Time, uint64, error) {
+	b, err := s.get(ctx, key)
+	if err != nil {
+		return nil, time.Time{}, 0, err
+	}
+	v, exp, version, ok := redisfmt.DecodeShared(b)
+	if !ok {
+		return nil, time.Time{}, 0, fmt.Errorf("rueidisstore: get: %w", errMalformed)
+	}
+	return v, exp, version, nil
+}
+
+// get returns the stored string of the record under key. ToString shares
+// the reply's string, which a cached reply also keeps.
+func (s *Store) get(ctx context.Context, key string) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", fmt.Errorf("rueidisstore: get: %w", err)
+	}
+	b, err := s.read(ctx, key, s.recPrefix+key).ToString()
+	if err != nil {
+		return "", wrap(ctx, "get", err)
+	}
+	return b, nil
 }
 
 // read sends the GET of Redis key k, for store key key: through the cache

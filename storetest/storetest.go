@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/kvsession/kvsession"
+	"github.com/kvsession/kvsession/internal/sharedread"
 )
 
 // Harness describes the store under test.
@@ -198,6 +199,7 @@ func RunStore(t *testing.T, h Harness) {
 		{"WeirdKeys", testWeirdKeys},
 		{"LargeValue", testLargeValue},
 		{"NoAliasing", testNoAliasing},
+		{"SharedRead", testSharedRead},
 		{"Concurrent", testConcurrent},
 		{"CancelledContext", testCancelled},
 		{"Versioned", testVersioned},
@@ -382,6 +384,38 @@ func testNoAliasing(t *testing.T, e *env) {
 	copy(got.Value, "YYYYYYYY")
 	if again := e.mustGet(t, k); string(again.Value) != "original" {
 		t.Fatalf("changing a slice returned by Get changed the record: Get = %q", again.Value)
+	}
+}
+
+// testSharedRead checks the read without a copy that a store may offer the
+// manager for a session's load (internal/sharedread) against Get: the same
+// value, expiry and version for a live record, ErrNotFound for a missing
+// one, and bytes already handed out left as they were by later writes.
+func testSharedRead(t *testing.T, e *env) {
+	get := sharedread.For(e.store)
+	if get == nil {
+		t.Skip("the store offers no shared read")
+	}
+	k := e.key("shared")
+	exp := e.later()
+	e.mustSet(t, k, []byte("original"), exp)
+	v, gotExp, version, err := get(t.Context(), k)
+	want := e.mustGet(t, k)
+	if err != nil || string(v) != "original" || !gotExp.Equal(want.ExpiresAt) || version != want.Version {
+		t.Fatalf("shared read = %q, %v, %d, %v; Get = %q, %v, %d", v, gotExp, version, err, want.Value, want.ExpiresAt, want.Version)
+	}
+	e.mustSet(t, k, []byte("replaced"), exp)
+	if err := e.store.CompareAndSwap(t.Context(), k, []byte("swapped!"), exp, e.mustGet(t, k).Version); err != nil {
+		t.Fatal(err)
+	}
+	if again, _, _, err := get(t.Context(), k); err != nil || string(again) != "swapped!" {
+		t.Errorf("shared read after a swap = %q, %v; want the new value", again, err)
+	}
+	if string(v) != "original" {
+		t.Errorf("later writes changed the bytes a shared read handed out: %q", v)
+	}
+	if _, _, _, err := get(t.Context(), e.key("shared-missing")); !errors.Is(err, kvsession.ErrNotFound) {
+		t.Errorf("shared read of a missing key = %v, want ErrNotFound", err)
 	}
 }
 

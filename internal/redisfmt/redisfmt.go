@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/kvsession/kvsession"
 )
@@ -78,6 +79,26 @@ func VersionBytes(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v
 
 // ExpiryBytes returns the header's expiry field for ms, as [Touch] writes it.
 func ExpiryBytes(ms int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(ms)) }
+
+// DecodeShared is Decode without the copy, for a store's shared read
+// (package sharedread): value shares b's bytes, which the caller must never
+// write to, since b is a string (and, from a client-side cache, other
+// readers' too).
+func DecodeShared(b string) (value []byte, expiresAt time.Time, version uint64, ok bool) {
+	if len(b) < HeaderSize || b[0] != RecordFormat {
+		return nil, time.Time{}, 0, false
+	}
+	if n := len(b) - HeaderSize; n > 0 {
+		value = unsafe.Slice(unsafe.StringData(b[HeaderSize:]), n)
+	} else {
+		value = []byte{}
+	}
+	version = binary.BigEndian.Uint64([]byte(b[VersionOff:ExpiryOff]))
+	if ms := int64(binary.BigEndian.Uint64([]byte(b[ExpiryOff:HeaderSize]))); ms != 0 {
+		expiresAt = time.UnixMilli(ms)
+	}
+	return value, expiresAt, version, true
+}
 
 // Decode parses the stored form of a record. It reports false if b is not
 // a record of this format. The Entry's Value is a copy: the caller owns it.

@@ -16,6 +16,7 @@ import (
 	redigo "github.com/gomodule/redigo/redis"
 	"github.com/gorilla/sessions"
 	"github.com/kvsession/kvsession"
+	"github.com/kvsession/kvsession/internal/sharedread"
 	"github.com/kvsession/kvsession/memstore"
 	"github.com/kvsession/kvsession/redisstore"
 	"github.com/redis/go-redis/v9"
@@ -109,8 +110,29 @@ func kvValue[T any](s *kvsession.Session, key string) (T, error) {
 // wrapper, it would get the StoreTimeout deadline (a timer per call) that a
 // manager skips for a bare *memstore.Store; the memory-store instance sets
 // Config.StoreTimeout to NoStoreTimeout so that it measures what a user of
-// memstore gets.
+// memstore gets. For the same reason it offers the manager the shared read
+// of the store it wraps (internal/sharedread), counted as a Get, when that
+// store offers one, as memstore and the Redis stores do.
 var _ kvsession.Store = (*countingKV)(nil)
+
+func init() {
+	sharedread.Register(func(store any) sharedread.Get {
+		w, ok := store.(*countingKV)
+		if !ok {
+			return nil
+		}
+		get := sharedread.For(w.Store)
+		if get == nil {
+			return nil
+		}
+		return func(ctx context.Context, key string) ([]byte, time.Time, uint64, error) {
+			w.c.reads.Add(1)
+			v, exp, version, err := get(ctx, key)
+			w.c.readBytes.Add(int64(len(v)))
+			return v, exp, version, err
+		}
+	})
+}
 
 type countingKV struct {
 	kvsession.Store // the user index, which the scenarios do not use

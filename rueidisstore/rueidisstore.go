@@ -19,6 +19,18 @@ var (
 	_ kvsession.Lister = (*Store)(nil)
 )
 
+func init() {
+	// Only *Store itself: a wrapper is another type and keeps Get's copy.
+	// The manager's load then shares the reply's bytes instead of copying
+	// the value out (with CacheTTL, the cached reply's, which other reads share).
+	sharedread.Register(func(store any) sharedread.Get {
+		if s, ok := store.(*Store); ok {
+			return redisfmt.SharedRead("rueidisstore", s.get, errMalformed)
+		}
+		return nil
+	})
+}
+
 // DefaultNamespace is the key namespace of a Store whose Options leave Namespace
 // empty: the same as redisstore's, so that the two stores share data by
 // default.
@@ -149,32 +161,6 @@ func (s *Store) Get(ctx context.Context, key string) (kvsession.Entry, error) {
 		return kvsession.Entry{}, fmt.Errorf("rueidisstore: get: %w", errMalformed)
 	}
 	return e, nil
-}
-
-func init() {
-	// Only *Store itself: a wrapper is another type and keeps Get's copy.
-	sharedread.Register(func(store any) sharedread.Get {
-		if s, ok := store.(*Store); ok {
-			return s.getShared
-		}
-		return nil
-	})
-}
-
-// getShared is Get without the copy of the value out of the reply (see
-// package sharedread): the manager's load reads through it. The value then
-// shares the reply's string, which a cached reply shares with other reads:
-// the manager never writes to it.
-func (s *Store) getShared(ctx context.Context, key string) ([]byte, time.Time, uint64, error) {
-	b, err := s.get(ctx, key)
-	if err != nil {
-		return nil, time.Time{}, 0, err
-	}
-	v, exp, version, ok := redisfmt.DecodeShared(b)
-	if !ok {
-		return nil, time.Time{}, 0, fmt.Errorf("rueidisstore: get: %w", errMalformed)
-	}
-	return v, exp, version, nil
 }
 
 // get returns the stored string of the record under key. ToString shares

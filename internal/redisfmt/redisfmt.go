@@ -16,7 +16,9 @@
 package redisfmt
 
 import (
+	"context"
 	"encoding/binary"
+	"fmt"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -24,6 +26,7 @@ import (
 	"unsafe"
 
 	"github.com/kvsession/kvsession"
+	"github.com/kvsession/kvsession/internal/sharedread"
 )
 
 // The tags after the store's prefix: they keep a user name from ever naming
@@ -98,6 +101,24 @@ func DecodeShared(b string) (value []byte, expiresAt time.Time, version uint64, 
 		expiresAt = time.UnixMilli(ms)
 	}
 	return value, expiresAt, version, true
+}
+
+// SharedRead returns a store's shared read (package sharedread) made of
+// read, which gives the stored string of the record under a store key. A
+// string that is not a record gives an error that names the store (name)
+// and wraps malformed.
+func SharedRead(name string, read func(ctx context.Context, key string) (string, error), malformed error) sharedread.Get {
+	return func(ctx context.Context, key string) ([]byte, time.Time, uint64, error) {
+		b, err := read(ctx, key)
+		if err != nil {
+			return nil, time.Time{}, 0, err
+		}
+		v, exp, version, ok := DecodeShared(b)
+		if !ok {
+			return nil, time.Time{}, 0, fmt.Errorf("%s: get: %w", name, malformed)
+		}
+		return v, exp, version, nil
+	}
 }
 
 // Decode parses the stored form of a record. It reports false if b is not

@@ -166,7 +166,7 @@ func (s *Session) record(o op) {
 // value does not fit a T. Values round-trip through JSON: T may be any type
 // encoding/json handles (strings, numbers, booleans, time.Time, structs with
 // exported fields, slices, maps). Strings in the result are not copied: they
-// share the request's copy of the stored record, so keeping one after the
+// share the bytes of the stored record as loaded, so keeping one after the
 // request keeps that copy (at most Config.MaxRecordBytes) alive; use
 // strings.Clone to keep a small piece of a large session.
 func Get[T any](s *Session, name string) (T, error) {

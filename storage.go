@@ -58,9 +58,8 @@ func (c *core) get(ctx context.Context, key string) (Entry, error) {
 }
 
 // load reads a session's record for Session.load, which never writes to
-// the entry's bytes nor hands them on: from an in-process store that
-// offers it, the stored bytes themselves (package sharedread), else a
-// store's Get.
+// the entry's bytes nor hands them on: through the store's shared read when
+// it offers one (package sharedread), without Get's copy, else with Get.
 func (c *core) load(ctx context.Context, key string) (Entry, error) {
 	if c.shared == nil {
 		return c.get(ctx, key)

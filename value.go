@@ -62,7 +62,7 @@ func jsonPlain[T string | []byte](s T) bool {
 // a plain JSON value of that type, and reports whether it did. When it
 // reports false, v is unchanged and encoding/json must decode raw. v never
 // escapes. A string shares raw's bytes, as the structured codec's strings
-// do: raw is a session's copy of a stored value, never written to.
+// do: raw is a value of a loaded record, whose bytes nothing writes to.
 func decodeScalar(raw []byte, v any) bool {
 	switch p := v.(type) {
 	case *string:

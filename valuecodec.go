@@ -34,9 +34,9 @@ import (
 //     given twice. The target is zero again when it declines.
 //
 // Plans, one per type, are cached. The strings of a decoded value share
-// the bytes decoded (and a block for those with escapes): a session's copy
-// of a stored value, never written to. Keeping one of them keeps that copy
-// alive.
+// the bytes decoded (and a block for those with escapes): a value of a
+// loaded record, whose bytes nothing writes to. Keeping one of them keeps
+// the record's bytes alive.
 
 // codecKind is the shape of a plan.
 type codecKind uint8
@@ -784,8 +784,8 @@ var plainByte = func() (t [256]bool) {
 }()
 
 // keep returns the text data[start:end], which has no escapes, as a
-// string that shares data's bytes: data is a session's copy of a stored
-// value, which nothing writes to.
+// string that shares data's bytes: data is a value of a loaded record,
+// whose bytes nothing writes to.
 func (d *valueDecoder) keep(start, end int) string {
 	return aliasString(d.data[start:end])
 }

@@ -16,6 +16,7 @@
 package redisfmt
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -124,18 +125,11 @@ func SharedRead(name string, read func(ctx context.Context, key string) (string,
 // Decode parses the stored form of a record. It reports false if b is not
 // a record of this format. The Entry's Value is a copy: the caller owns it.
 func Decode(b string) (kvsession.Entry, bool) {
-	if len(b) < HeaderSize || b[0] != RecordFormat {
+	v, exp, version, ok := DecodeShared(b)
+	if !ok {
 		return kvsession.Entry{}, false
 	}
-	e := kvsession.Entry{
-		// Converting the string copies the bytes: the caller owns them.
-		Value:   []byte(b[HeaderSize:]),
-		Version: binary.BigEndian.Uint64([]byte(b[VersionOff:ExpiryOff])),
-	}
-	if ms := int64(binary.BigEndian.Uint64([]byte(b[ExpiryOff:HeaderSize]))); ms != 0 {
-		e.ExpiresAt = time.UnixMilli(ms)
-	}
-	return e, true
+	return kvsession.Entry{Value: bytes.Clone(v), ExpiresAt: exp, Version: version}, true
 }
 
 // GlobEscape quotes the characters that Redis glob patterns treat

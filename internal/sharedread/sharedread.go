@@ -1,8 +1,8 @@
-// Package sharedread lets an in-process store hand the manager its own
-// copy of a record on a session's load, instead of a copy made for the
-// caller as Store.Get must: the manager never writes to a loaded record's
-// bytes, and such a store never writes to a stored value either (a write
-// stores a new slice).
+// Package sharedread lets a store hand the manager a record's bytes on a
+// session's load without the copy that Store.Get makes for its caller:
+// memstore its stored value itself (a write stores a new slice, never
+// changes one), the Redis stores the reply's string. The manager never
+// writes to a loaded record's bytes nor hands them on.
 //
 // As with package nonblocking, a store registers a lookup for its own
 // concrete type: a wrapper that embeds such a store is another type, and

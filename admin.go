@@ -259,6 +259,7 @@ func (a *Admin) Values(ctx context.Context, key string) (map[string]json.RawMess
 	if err != nil {
 		return nil, fmt.Errorf("kvsession: session values: %w", err)
 	}
+	r.unpack()
 	values := make(map[string]json.RawMessage, len(r.fields))
 	for _, f := range r.fields {
 		values[f.key] = json.RawMessage(f.raw)

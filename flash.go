@@ -157,12 +157,12 @@ func decodeFlashes[T any](entries []flashEntry, op string) ([]Flash[T], error) {
 // readFlashes returns the flash entries a record holds; a value that is not
 // a list of entries reads as none.
 func readFlashes(r *record) []flashEntry {
-	i := r.index(FlashesName)
-	if i < 0 {
+	raw, ok := r.get(FlashesName)
+	if !ok {
 		return nil
 	}
 	var entries []flashEntry
-	if json.Unmarshal(r.fields[i].raw, &entries) != nil {
+	if json.Unmarshal(raw, &entries) != nil {
 		return nil
 	}
 	return entries

@@ -62,10 +62,62 @@ type record struct {
 	mark      string // the user's revocation mark at binding: see revoke.go
 	userAgent string
 	remote    string
-	fields    []field
+	// The values: fields, or, in a record decoded and not yet changed,
+	// packed, the encoded field list (its count, then the keys and values)
+	// that get reads without decoding it. Code that reads or changes
+	// fields directly calls unpack first; index, set and del do.
+	fields []field
+	packed []byte
+}
+
+// get returns the value under key, reading a packed record in place.
+func (r *record) get(key string) ([]byte, bool) {
+	if r.packed == nil {
+		if i := r.index(key); i >= 0 {
+			return r.fields[i].raw, true
+		}
+		return nil, false
+	}
+	// The packed list was checked when the record was decoded.
+	d := decoder{b: r.packed}
+	for n := d.uvarint(); n > 0; n-- {
+		k, v := d.bytes(), d.bytes()
+		if string(k) == key {
+			return v, true
+		}
+	}
+	return nil, false
+}
+
+// unpack decodes a packed field list into fields: one allocation.
+func (r *record) unpack() {
+	if r.packed == nil {
+		return
+	}
+	d := decoder{b: r.packed}
+	r.packed = nil
+	n := d.uvarint()
+	if n == 0 {
+		return
+	}
+	r.fields = make([]field, n)
+	for i := range r.fields {
+		r.fields[i].key = aliasString(d.bytes())
+		r.fields[i].raw = d.bytes()
+	}
+}
+
+// len returns the number of values.
+func (r *record) len() int {
+	if r.packed != nil {
+		n, _ := binary.Uvarint(r.packed)
+		return int(n)
+	}
+	return len(r.fields)
 }
 
 func (r *record) index(key string) int {
+	r.unpack()
 	for i := range r.fields {
 		if r.fields[i].key == key {
 			return i
@@ -108,7 +160,11 @@ func stringLen(n int) int { return uvarintLen(uint64(n)) + n }
 func (r record) encodedSize() int {
 	n := 2 + varintLen(r.created) + varintLen(r.updated) + varintLen(r.deadline) + varintLen(r.idle) +
 		1 + stringLen(len(r.user)) + stringLen(len(r.mark)) + stringLen(len(r.userAgent)) +
-		stringLen(len(r.remote)) + uvarintLen(uint64(len(r.fields)))
+		stringLen(len(r.remote))
+	if r.packed != nil {
+		return n + len(r.packed)
+	}
+	n += uvarintLen(uint64(len(r.fields)))
 	for _, f := range r.fields {
 		n += stringLen(len(f.key)) + stringLen(len(f.raw))
 	}
@@ -139,6 +195,9 @@ func (r record) encode() []byte {
 	b = appendString(b, r.mark)
 	b = appendString(b, r.userAgent)
 	b = appendString(b, r.remote)
+	if r.packed != nil {
+		return append(b, r.packed...)
+	}
 	b = binary.AppendUvarint(b, uint64(len(r.fields)))
 	for _, f := range r.fields {
 		b = appendString(b, f.key)
@@ -238,8 +297,9 @@ func (d *decoder) bytes() []byte {
 }
 
 // decodeRecord decodes a stored record. The record's values and strings
-// alias b, which the caller must not change afterwards: it makes one
-// allocation, for the fields.
+// alias b, which the caller must not change afterwards. It checks the whole
+// record but allocates nothing: the values stay packed until a change or a
+// listing needs them as fields (see record.unpack).
 func decodeRecord(b []byte) (record, error) {
 	var r record
 	if len(b) < 2 || b[0] != recordMagic {
@@ -263,24 +323,25 @@ func decodeRecord(b []byte) (record, error) {
 		r.mark = aliasString(d.bytes())
 	}
 	r.userAgent, r.remote = aliasString(d.bytes()), aliasString(d.bytes())
+	packed := d.b
 	n := d.uvarint()
-	// Each field takes at least two bytes, which bounds the allocation
-	// below by the input's size.
+	// Each field takes at least two bytes, which bounds unpack's
+	// allocation by the input's size.
 	if d.err == nil && n > uint64(len(d.b)/2) {
 		return record{}, ErrCorrupt
 	}
-	if d.err == nil && n > 0 {
-		r.fields = make([]field, n)
-	}
-	for i := range r.fields {
-		r.fields[i].key = aliasString(d.bytes())
-		r.fields[i].raw = d.bytes()
+	for ; n > 0 && d.err == nil; n-- {
+		d.bytes()
+		d.bytes()
 	}
 	if d.err != nil {
 		return record{}, d.err
 	}
 	if len(d.b) != 0 {
 		return record{}, fmt.Errorf("%w: %d trailing bytes", ErrCorrupt, len(d.b))
+	}
+	if packed[0] != 0 { // no values: no fields
+		r.packed = packed[:len(packed):len(packed)]
 	}
 	return r, nil
 }

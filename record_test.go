@@ -29,6 +29,8 @@ func TestRecordRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		checkPacked(t, got)
+		got.unpack()
 		if !reflect.DeepEqual(got, r) {
 			t.Errorf("decode(encode(r)) = %+v, want %+v", got, r)
 		}
@@ -72,11 +74,13 @@ func FuzzDecodeRecord(f *testing.F) {
 			}
 			return
 		}
+		checkPacked(t, r)
 		again, err := decodeRecord(r.encode())
 		if err != nil || !reflect.DeepEqual(again, r) {
 			t.Fatalf("re-encoded record does not round-trip: %v", err)
 		}
 		// Reading a value never panics, whatever it holds.
+		r.unpack()
 		for _, fl := range r.fields {
 			var v any
 			_ = decodeValue(fl.raw, &v)
@@ -97,11 +101,41 @@ func TestRecordTimesOutOfRange(t *testing.T) {
 	for _, ms := range []int64{zeroInstant + 1, zeroInstant - 1, -1, 1, math.MaxInt64, math.MinInt64, math.MaxInt64 / 2, math.MinInt64 / 2} {
 		r := record{created: ms, updated: ms, deadline: ms, idle: ms}
 		got, err := decodeRecord(r.encode())
+		got.unpack()
 		if err != nil || !reflect.DeepEqual(got, r) {
 			t.Errorf("times of %d ms: decodeRecord = %+v, %v; want them back", ms, got, err)
 		}
 		if back := time.UnixMilli(ms).UnixMilli(); back != ms {
 			t.Errorf("time.UnixMilli(%d) round-trips to %d, yet the record accepted it", ms, back)
+		}
+	}
+}
+
+// checkPacked checks that a decoded record, its values still packed,
+// reads, counts, sizes and encodes them as it does once they are unpacked
+// into fields: the first stored value under a key is the one read, as
+// index finds it.
+func checkPacked(t *testing.T, packed record) {
+	t.Helper()
+	unpacked := packed
+	unpacked.unpack()
+	if packed.packed == nil && len(unpacked.fields) != 0 {
+		t.Fatalf("decodeRecord unpacked %d fields, want them packed", len(unpacked.fields))
+	}
+	if packed.len() != len(unpacked.fields) {
+		t.Errorf("packed len() = %d, unpacked %d", packed.len(), len(unpacked.fields))
+	}
+	if got, want := packed.encode(), unpacked.encode(); !bytes.Equal(got, want) {
+		t.Errorf("packed encode() = %q, unpacked %q", got, want)
+	}
+	if got, want := packed.encodedSize(), len(packed.encode()); got != want {
+		t.Errorf("packed encodedSize() = %d, len(encode()) = %d", got, want)
+	}
+	for _, f := range append(unpacked.fields, field{key: "absent\x00"}) {
+		got, gotOK := packed.get(f.key)
+		want, wantOK := unpacked.get(f.key)
+		if gotOK != wantOK || !bytes.Equal(got, want) {
+			t.Errorf("get(%q) = %q, %v packed; %q, %v unpacked", f.key, got, gotOK, want, wantOK)
 		}
 	}
 }
@@ -127,5 +161,24 @@ func TestEncodedSizeIsExact(t *testing.T) {
 		if got, want := r.encodedSize(), len(r.encode()); got != want {
 			t.Errorf("encodedSize = %d, len(encode()) = %d", got, want)
 		}
+	}
+}
+
+// TestDecodeRecordAllocatesNothing checks what a read-only request relies
+// on for its speed: decoding a record and reading a value from it, packed,
+// allocate nothing.
+func TestDecodeRecordAllocatesNothing(t *testing.T) {
+	b := sampleRecord().encode()
+	allocs := testing.AllocsPerRun(100, func() {
+		r, err := decodeRecord(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, ok := r.get("name"); !ok || string(v) != `"Ada"` {
+			t.Fatalf(`get("name") = %q, %v`, v, ok)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("decodeRecord and get allocate %v times, want 0", allocs)
 	}
 }

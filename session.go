@@ -111,7 +111,7 @@ func (o op) apply(r *record) {
 	case opDelete:
 		r.del(o.key)
 	case opClear:
-		r.fields = nil
+		r.fields, r.packed = nil, nil
 	case opPermanent:
 		r.permanent = o.flag
 	case opUser:
@@ -191,11 +191,11 @@ func (s *Session) raw(name string) ([]byte, error) {
 		return nil, err
 	}
 	defer s.mu.Unlock()
-	i := s.rec.index(name)
-	if i < 0 {
+	raw, ok := s.rec.get(name)
+	if !ok {
 		return nil, fmt.Errorf("kvsession: get %q: %w", name, ErrNoValue)
 	}
-	return s.rec.fields[i].raw, nil
+	return raw, nil
 }
 
 // Set stores v under name, replacing any earlier value. v is encoded at
@@ -258,7 +258,7 @@ func (s *Session) Clear() error {
 		return err
 	}
 	defer s.mu.Unlock()
-	if len(s.rec.fields) > 0 {
+	if s.rec.len() > 0 {
 		s.record(op{kind: opClear})
 	}
 	return nil
@@ -270,7 +270,8 @@ func (s *Session) Has(name string) (bool, error) {
 		return false, err
 	}
 	defer s.mu.Unlock()
-	return s.rec.index(name) >= 0, nil
+	_, ok := s.rec.get(name)
+	return ok, nil
 }
 
 // Names returns the names of the session's values, sorted.
@@ -279,6 +280,7 @@ func (s *Session) Names() ([]string, error) {
 		return nil, err
 	}
 	defer s.mu.Unlock()
+	s.rec.unpack()
 	names := make([]string, len(s.rec.fields))
 	for i, f := range s.rec.fields {
 		names[i] = f.key

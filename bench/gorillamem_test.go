@@ -114,7 +114,7 @@ func (s *gorillaMemStore) save(session *sessions.Session) error {
 	if err != nil {
 		return err
 	}
-	s.c.writes.Add(1)
+	s.c.countWrite()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.data[session.ID] = encoded
@@ -122,19 +122,18 @@ func (s *gorillaMemStore) save(session *sessions.Session) error {
 }
 
 func (s *gorillaMemStore) load(session *sessions.Session) error {
-	s.c.reads.Add(1)
 	s.mu.RLock()
 	data, ok := s.data[session.ID]
 	s.mu.RUnlock()
+	s.c.countRead(len(data))
 	if !ok {
 		return errGorillaNotFound
 	}
-	s.c.readBytes.Add(int64(len(data)))
 	return securecookie.DecodeMulti(session.Name(), data, &session.Values, s.Codecs...)
 }
 
 func (s *gorillaMemStore) erase(session *sessions.Session) {
-	s.c.writes.Add(1)
+	s.c.countWrite()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.data, session.ID)

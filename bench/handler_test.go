@@ -167,3 +167,20 @@ func TestServe(t *testing.T) {
 		}
 	})
 }
+
+// TestUncounted checks the instances TestWrk loads: each library on its
+// bare store serves the scenarios as the counted instance does, and no
+// call is counted.
+func TestUncounted(t *testing.T) {
+	forEachInstance(t, options{uncounted: true}, func(t *testing.T, in *instance) {
+		cookie := prepare(t, in.handler, "/setup")
+		for i, path := range []string{"/read", "/inc", "/inc", "/read"} {
+			rec, _ := request(t, in.handler, path, cookie)
+			expectBody(t, rec, path, []string{user, "2", "3", user}[i])
+		}
+		c := in.counts
+		if r, w, rtt := c.reads.Load(), c.writes.Load(), c.rtt.Load(); r+w+rtt != 0 {
+			t.Errorf("uncounted instance counted %d reads, %d writes, %d round trips", r, w, rtt)
+		}
+	})
+}

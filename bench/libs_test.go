@@ -35,6 +35,27 @@ type counts struct {
 	rtt       atomic.Int64 // Redis commands (round trips), PING and scripts included
 }
 
+// countRead, countWrite and countRTT add one call to c; a nil c counts
+// nothing (an instance built with options.uncounted).
+func (c *counts) countRead(bytes int) {
+	if c != nil {
+		c.reads.Add(1)
+		c.readBytes.Add(int64(bytes))
+	}
+}
+
+func (c *counts) countWrite() {
+	if c != nil {
+		c.writes.Add(1)
+	}
+}
+
+func (c *counts) countRTT() {
+	if c != nil {
+		c.rtt.Add(1)
+	}
+}
+
 func (c *counts) reset() {
 	c.reads.Store(0)
 	c.writes.Store(0)
@@ -45,6 +66,20 @@ func (c *counts) reset() {
 // options select a variant of an instance.
 type options struct {
 	idle bool // an idle timeout of 30 minutes
+	// uncounted: no call counting, the library on its store as a user
+	// runs it. TestWrk measures throughput so: the counters' atomic
+	// adds, which two cores contend for, are no part of any library's
+	// cost and none of the floors pays them.
+	uncounted bool
+}
+
+// counted returns the counts that an instance's stores and clients add
+// to, or nil under o.uncounted.
+func (in *instance) counted(o options) *counts {
+	if o.uncounted {
+		return nil
+	}
+	return in.counts
 }
 
 const idleTimeout = 30 * time.Minute
@@ -126,9 +161,8 @@ func init() {
 			return nil
 		}
 		return func(ctx context.Context, key string) ([]byte, time.Time, uint64, error) {
-			w.c.reads.Add(1)
 			v, exp, version, err := get(ctx, key)
-			w.c.readBytes.Add(int64(len(v)))
+			w.c.countRead(len(v))
 			return v, exp, version, err
 		}
 	})
@@ -140,34 +174,33 @@ type countingKV struct {
 }
 
 func (w *countingKV) Get(ctx context.Context, key string) (kvsession.Entry, error) {
-	w.c.reads.Add(1)
 	e, err := w.Store.Get(ctx, key)
-	w.c.readBytes.Add(int64(len(e.Value)))
+	w.c.countRead(len(e.Value))
 	return e, err
 }
 
 func (w *countingKV) Set(ctx context.Context, key string, value []byte, exp time.Time) error {
-	w.c.writes.Add(1)
+	w.c.countWrite()
 	return w.Store.Set(ctx, key, value, exp)
 }
 
 func (w *countingKV) Delete(ctx context.Context, key string) error {
-	w.c.writes.Add(1)
+	w.c.countWrite()
 	return w.Store.Delete(ctx, key)
 }
 
 func (w *countingKV) CompareAndSwap(ctx context.Context, key string, value []byte, exp time.Time, old uint64) error {
-	w.c.writes.Add(1)
+	w.c.countWrite()
 	return w.Store.CompareAndSwap(ctx, key, value, exp, old)
 }
 
 func (w *countingKV) CompareAndDelete(ctx context.Context, key string, old uint64) error {
-	w.c.writes.Add(1)
+	w.c.countWrite()
 	return w.Store.CompareAndDelete(ctx, key, old)
 }
 
 func (w *countingKV) Touch(ctx context.Context, key string, exp time.Time) error {
-	w.c.writes.Add(1)
+	w.c.countWrite()
 	return w.Store.Touch(ctx, key, exp)
 }
 
@@ -181,7 +214,7 @@ func newKVSession(tb testing.TB, store string, o options) *instance {
 		st = in.kvMem
 		cfg.StoreTimeout = kvsession.NoStoreTimeout // as for a bare memstore
 	case "redis":
-		in.client, in.prefix = newRedis(tb, "kvsession", in.counts)
+		in.client, in.prefix = newRedis(tb, "kvsession", in.counted(o))
 		rs, err := redisstore.New(in.client, &redisstore.Options{Namespace: in.prefix})
 		if err != nil {
 			tb.Fatal(err)
@@ -197,7 +230,10 @@ func (in *instance) serveKV(tb testing.TB, st kvsession.Store, cfg kvsession.Con
 	if o.idle {
 		cfg.IdleTimeout = idleTimeout
 	}
-	m, err := kvsession.New(&countingKV{st, in.counts}, cfg)
+	if !o.uncounted {
+		st = &countingKV{st, in.counts}
+	}
+	m, err := kvsession.New(st, cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -269,7 +305,6 @@ func (w *countingSCS) Commit(token string, b []byte, expiry time.Time) error {
 func (w *countingSCS) Delete(token string) error { return w.DeleteCtx(context.Background(), token) }
 
 func (w *countingSCS) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
-	w.c.reads.Add(1)
 	var (
 		b     []byte
 		found bool
@@ -280,12 +315,12 @@ func (w *countingSCS) FindCtx(ctx context.Context, token string) ([]byte, bool, 
 	} else {
 		b, found, err = w.s.Find(token)
 	}
-	w.c.readBytes.Add(int64(len(b)))
+	w.c.countRead(len(b))
 	return b, found, err
 }
 
 func (w *countingSCS) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
-	w.c.writes.Add(1)
+	w.c.countWrite()
 	if cs, ok := w.s.(scs.CtxStore); ok {
 		return cs.CommitCtx(ctx, token, b, expiry)
 	}
@@ -293,7 +328,7 @@ func (w *countingSCS) CommitCtx(ctx context.Context, token string, b []byte, exp
 }
 
 func (w *countingSCS) DeleteCtx(ctx context.Context, token string) error {
-	w.c.writes.Add(1)
+	w.c.countWrite()
 	if cs, ok := w.s.(scs.CtxStore); ok {
 		return cs.DeleteCtx(ctx, token)
 	}
@@ -308,10 +343,13 @@ func newSCS(tb testing.TB, store string, o options) *instance {
 		// The default memstore.New starts a cleanup goroutine that ticks
 		// each minute; without it, a run leaks no goroutine. Lookups are
 		// the same.
-		sm.Store = &countingSCS{scsmem.NewWithCleanupInterval(0), in.counts}
+		sm.Store = scsmem.NewWithCleanupInterval(0)
 	case "redis":
-		in.client, in.prefix = newRedis(tb, "scs", in.counts)
-		sm.Store = &countingSCS{goredisstore.NewWithPrefix(in.client, in.prefix), in.counts}
+		in.client, in.prefix = newRedis(tb, "scs", in.counted(o))
+		sm.Store = goredisstore.NewWithPrefix(in.client, in.prefix)
+	}
+	if !o.uncounted {
+		sm.Store = &countingSCS{sm.Store, in.counts}
 	}
 	if o.idle {
 		sm.IdleTimeout = idleTimeout
@@ -385,13 +423,13 @@ func newGorilla(tb testing.TB, store string, o options) *instance {
 	var st sessions.Store
 	switch store {
 	case "mem":
-		ms := newGorillaMemStore(in.counts, signingKey)
+		ms := newGorillaMemStore(in.counted(o), signingKey)
 		ms.MaxAge(86400) // the 24 h of the others
 		st = ms
 	case "redis":
 		needRedis(tb)
 		in.prefix = newRedisPrefix(tb, "gorilla")
-		rs, err := newBojStore(in.counts, signingKey)
+		rs, err := newBojStore(in.counted(o), signingKey)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -412,7 +450,8 @@ func newGorilla(tb testing.TB, store string, o options) *instance {
 
 // newBojStore returns a boj/redistore store whose pool is the one
 // redistore.NewRediStore builds (10 idle connections, a PING on every
-// borrow), with its connections wrapped to count commands.
+// borrow), with its connections wrapped to count commands in c unless c is
+// nil.
 func newBojStore(c *counts, keyPairs ...[]byte) (*redistore.RediStore, error) {
 	pool := &redigo.Pool{
 		MaxIdle:     10,
@@ -425,6 +464,9 @@ func newBojStore(c *counts, keyPairs ...[]byte) (*redistore.RediStore, error) {
 			conn, err := redigo.Dial("tcp", redisAddr)
 			if err != nil {
 				return nil, err
+			}
+			if c == nil {
+				return conn, nil
 			}
 			return &countingConn{conn, c}, nil
 		},
@@ -442,7 +484,7 @@ func (cc *countingConn) Do(cmd string, args ...any) (any, error) {
 	if cmd == "" { // a flush of pending replies, no command
 		return cc.Conn.Do(cmd, args...)
 	}
-	cc.c.rtt.Add(1)
+	cc.c.countRTT()
 	switch strings.ToUpper(cmd) {
 	case "GET":
 		cc.c.reads.Add(1)

@@ -105,14 +105,14 @@ func (h rttHook) DialHook(next redis.DialHook) redis.DialHook { return next }
 
 func (h rttHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		h.c.rtt.Add(1)
+		h.c.countRTT()
 		return next(ctx, cmd)
 	}
 }
 
 func (h rttHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		h.c.rtt.Add(1)
+		h.c.countRTT()
 		return next(ctx, cmds)
 	}
 }

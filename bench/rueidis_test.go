@@ -33,7 +33,7 @@ func newKVRueidisCache(tb testing.TB, store string, o options, cacheTTL time.Dur
 		tb.Skip("rueidisstore is a Redis store")
 	}
 	in := &instance{counts: new(counts), prefix: newRedisPrefix(tb, "kvsession-rueidis")}
-	st, err := rueidisstore.New(newRueidisClient(tb, in.counts), &rueidisstore.Options{Namespace: in.prefix, CacheTTL: cacheTTL})
+	st, err := rueidisstore.New(newRueidisClient(tb, in.counted(o)), &rueidisstore.Options{Namespace: in.prefix, CacheTTL: cacheTTL})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -68,19 +68,19 @@ type countingRueidis struct {
 }
 
 func (r *countingRueidis) Do(ctx context.Context, cmd rueidis.Completed) rueidis.RedisResult {
-	r.c.rtt.Add(1)
+	r.c.countRTT()
 	return r.Client.Do(ctx, cmd)
 }
 
 func (r *countingRueidis) DoMulti(ctx context.Context, multi ...rueidis.Completed) []rueidis.RedisResult {
-	r.c.rtt.Add(1)
+	r.c.countRTT()
 	return r.Client.DoMulti(ctx, multi...)
 }
 
 func (r *countingRueidis) DoCache(ctx context.Context, cmd rueidis.Cacheable, ttl time.Duration) rueidis.RedisResult {
 	res := r.Client.DoCache(ctx, cmd, ttl)
 	if !res.IsCacheHit() {
-		r.c.rtt.Add(1)
+		r.c.countRTT()
 	}
 	return res
 }

@@ -90,7 +90,7 @@ func TestWrk(t *testing.T) {
 			if store == "redis" && redisAddr == "" || store != "redis" && lib.redisOnly {
 				continue
 			}
-			in := lib.new(t, store, options{})
+			in := lib.new(t, store, options{uncounted: true})
 			url, _ := loopbackServer(t, in.handler, 1)
 			cookies := make([]string, wrkSessions)
 			for i := range cookies {
@@ -107,7 +107,7 @@ func TestWrk(t *testing.T) {
 	// The server without sessions gets the same requests, cookies included
 	// (a browser sends them whatever the server does with them), so that
 	// the difference is the middleware's work alone.
-	url, _ := loopbackServer(t, newNoSession(t, "", options{}).handler, 1)
+	url, _ := loopbackServer(t, newNoSession(t, "", options{uncounted: true}).handler, 1)
 	targets = append(targets, target{name: "lib=nosession/store=mem", url: url, cookies: targets[0].cookies})
 	// The floor of a signed-ID session on a read (signedfloor_test.go):
 	// verify the cookie, derive the key, look the record up.

@@ -149,7 +149,11 @@ type Config struct {
 
 	// StoreTimeout bounds every store call: a hung store fails the request
 	// after this long instead of hanging it. Default: 3 seconds. The
-	// request's own context still applies. A Manager on a *memstore.Store
+	// request's context applies as it stands when a call begins: a call on
+	// a done context fails with its error, and a deadline sooner than
+	// StoreTimeout bounds the call instead. A call once begun is not cut
+	// short when the client goes away: it completes or times out, so a
+	// save is never left half done. A Manager on a *memstore.Store
 	// itself puts no deadline on its calls, which never block; NoStoreTimeout
 	// does the same for any store, by explicit choice (a store that wraps a
 	// memstore to count its calls, say). Never use it with a store that can

@@ -130,11 +130,14 @@
 // works again. If a save fails, the response is the same error and no
 // cookie is sent for the unsaved ID. Every store call is bounded by
 // Config.StoreTimeout, except those of a bare *memstore.Store, which never
-// block (or with NoStoreTimeout). Config.DegradeOnLoadError opts into going
-// on with an empty session that is never saved: [Session.Degraded] reports
-// it, and every change returns an error wrapping [ErrLoad] (Destroy also
-// clears the cookie), so a handler never believes it logged a user in or
-// out while the store is down.
+// block (or with NoStoreTimeout). A call on a request whose context is
+// already done fails with the context's error, but a call once begun is not
+// cut short by the client going away: it completes or times out.
+// Config.DegradeOnLoadError opts into going on with an empty session that
+// is never saved: [Session.Degraded] reports it, and every change returns
+// an error wrapping [ErrLoad] (Destroy also clears the cookie), so a
+// handler never believes it logged a user in or out while the store is
+// down.
 //
 // # Events
 //

@@ -219,6 +219,109 @@ func (d *deadlineStore) CompareAndSwap(ctx context.Context, key string, v []byte
 // A wrapper around a memstore (metrics, tracing, a test double) gets the
 // StoreTimeout deadline on every call: only *memstore.Store itself skips
 // it, so no method a wrapper inherits or declares can turn the bound off.
+// TestBegunStoreCallIsNotCutShort checks what Config.StoreTimeout
+// promises about the request's context: a store call begun before the
+// client went away completes, a load as much as a save, and the one after
+// it, on the done context, fails.
+func TestBegunStoreCallIsNotCutShort(t *testing.T) {
+	for _, method := range []string{"Get", "CompareAndSwap"} {
+		t.Run(method, func(t *testing.T) {
+			st := &gatedStore{Store: memstore.New(nil), entered: make(chan struct{}), release: make(chan struct{})}
+			m, err := kvsession.New(st, kvsession.Config{Secrets: [][]byte{testKey}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := m.Handler(app())
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest("GET", "/count", nil))
+			cookie := strings.Split(rec.Result().Header.Get("Set-Cookie"), ";")[0]
+
+			st.gate(method)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			req := httptest.NewRequest("GET", "/count", nil).WithContext(ctx)
+			req.Header.Set("Cookie", cookie)
+			rec = httptest.NewRecorder()
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				h.ServeHTTP(rec, req)
+			}()
+			<-st.entered // the call has begun
+			cancel()     // the client goes away
+			st.release <- struct{}{}
+			<-done
+			if st.err != nil {
+				t.Fatalf("%s begun before the client went away ended with %v", method, st.err)
+			}
+			if method == "Get" { // the load completed; the save after it, on the done context, did not
+				if rec.Code != http.StatusServiceUnavailable {
+					t.Errorf("the save on a done context answered %d, want 503", rec.Code)
+				}
+			} else if got := rec.Body.String(); got != "2" {
+				t.Errorf("body %q, want 2", got)
+			}
+			// What the store holds: the save that had begun landed.
+			req = httptest.NewRequest("GET", "/count", nil)
+			req.Header.Set("Cookie", cookie)
+			rec = httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			want := map[string]string{"Get": "2", "CompareAndSwap": "3"}[method]
+			if got := rec.Body.String(); got != want {
+				t.Errorf("next request: body %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+// gatedStore holds one call to the gated method, once it has begun, until
+// the test releases it; the call then fails, as a store's would, if its
+// context is done by then, and err keeps that error.
+type gatedStore struct {
+	*memstore.Store
+	mu      sync.Mutex
+	method  string // the gated method, until its call begins
+	entered chan struct{}
+	release chan struct{}
+	err     error
+}
+
+func (g *gatedStore) gate(method string) {
+	g.mu.Lock()
+	g.method = method
+	g.mu.Unlock()
+}
+
+func (g *gatedStore) wait(ctx context.Context, method string) error {
+	g.mu.Lock()
+	gated := g.method == method
+	if gated {
+		g.method = ""
+	}
+	g.mu.Unlock()
+	if !gated {
+		return nil
+	}
+	g.entered <- struct{}{}
+	<-g.release
+	g.err = ctx.Err()
+	return g.err
+}
+
+func (g *gatedStore) Get(ctx context.Context, key string) (kvsession.Entry, error) {
+	if err := g.wait(ctx, "Get"); err != nil {
+		return kvsession.Entry{}, err
+	}
+	return g.Store.Get(ctx, key)
+}
+
+func (g *gatedStore) CompareAndSwap(ctx context.Context, key string, v []byte, exp time.Time, old uint64) error {
+	if err := g.wait(ctx, "CompareAndSwap"); err != nil {
+		return err
+	}
+	return g.Store.CompareAndSwap(ctx, key, v, exp, old)
+}
+
 func TestStoreTimeoutBoundsWrappersOfMemstore(t *testing.T) {
 	st := &deadlineStore{Store: memstore.New(nil)}
 	m, err := kvsession.New(st, kvsession.Config{Secrets: [][]byte{testKey}})

@@ -325,6 +325,7 @@ func decodeRecord(b []byte) (record, error) {
 	r.userAgent, r.remote = aliasString(d.bytes()), aliasString(d.bytes())
 	packed := d.b
 	n := d.uvarint()
+	count, canonical := n, len(packed)-len(d.b) == uvarintLen(n)
 	// Each field takes at least two bytes, which bounds unpack's
 	// allocation by the input's size.
 	if d.err == nil && n > uint64(len(d.b)/2) {
@@ -340,8 +341,11 @@ func decodeRecord(b []byte) (record, error) {
 	if len(d.b) != 0 {
 		return record{}, fmt.Errorf("%w: %d trailing bytes", ErrCorrupt, len(d.b))
 	}
-	if packed[0] != 0 { // no values: no fields
+	if count > 0 { // no values: no fields
 		r.packed = packed[:len(packed):len(packed)]
+		if !canonical { // not as encode writes it: unpack, so that encode does
+			r.unpack()
+		}
 	}
 	return r, nil
 }

@@ -119,9 +119,7 @@ func checkPacked(t *testing.T, packed record) {
 	t.Helper()
 	unpacked := packed
 	unpacked.unpack()
-	if packed.packed == nil && len(unpacked.fields) != 0 {
-		t.Fatalf("decodeRecord unpacked %d fields, want them packed", len(unpacked.fields))
-	}
+
 	if packed.len() != len(unpacked.fields) {
 		t.Errorf("packed len() = %d, unpacked %d", packed.len(), len(unpacked.fields))
 	}

@@ -45,7 +45,7 @@ func (c *core) bound(ctx context.Context) (context.Context, context.CancelFunc) 
 	if d, ok := ctx.Deadline(); ok && time.Until(d) <= c.cfg.StoreTimeout {
 		return ctx, func() {}
 	}
-	return context.WithTimeout(context.WithoutCancel(ctx), c.cfg.StoreTimeout)
+	return c.detached(ctx)
 }
 
 // detached returns a context for store work that must finish once begun

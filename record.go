@@ -325,15 +325,17 @@ func decodeRecord(b []byte) (record, error) {
 	r.userAgent, r.remote = aliasString(d.bytes()), aliasString(d.bytes())
 	packed := d.b
 	n := d.uvarint()
-	count, canonical := n, len(packed)-len(d.b) == uvarintLen(n)
 	// Each field takes at least two bytes, which bounds unpack's
 	// allocation by the input's size.
 	if d.err == nil && n > uint64(len(d.b)/2) {
 		return record{}, ErrCorrupt
 	}
+	// size is the list's length as encode writes it: every count and
+	// length in its shortest form.
+	count, size := n, uvarintLen(n)
 	for ; n > 0 && d.err == nil; n-- {
-		d.bytes()
-		d.bytes()
+		size += stringLen(len(d.bytes()))
+		size += stringLen(len(d.bytes()))
 	}
 	if d.err != nil {
 		return record{}, d.err
@@ -343,7 +345,7 @@ func decodeRecord(b []byte) (record, error) {
 	}
 	if count > 0 { // no values: no fields
 		r.packed = packed[:len(packed):len(packed)]
-		if !canonical { // not as encode writes it: unpack, so that encode does
+		if size != len(packed) { // not as encode writes it: unpack, so that encode does
 			r.unpack()
 		}
 	}

@@ -75,12 +75,22 @@ func FuzzDecodeRecord(f *testing.F) {
 			return
 		}
 		checkPacked(t, r)
-		again, err := decodeRecord(r.encode())
-		if err != nil || !reflect.DeepEqual(again, r) {
-			t.Fatalf("re-encoded record does not round-trip: %v", err)
+		encoded := r.encode()
+		again, err := decodeRecord(encoded)
+		if err != nil {
+			t.Fatalf("re-encoded record does not decode: %v", err)
+		}
+		if !bytes.Equal(again.encode(), encoded) {
+			t.Fatalf("re-encoded record encodes as %q, then %q", encoded, again.encode())
+		}
+		// A record decoded from a longer form than encode writes is kept
+		// unpacked, and its re-encoding packed: compare them unpacked.
+		r.unpack()
+		again.unpack()
+		if !reflect.DeepEqual(again, r) {
+			t.Fatalf("re-encoded record does not round-trip")
 		}
 		// Reading a value never panics, whatever it holds.
-		r.unpack()
 		for _, fl := range r.fields {
 			var v any
 			_ = decodeValue(fl.raw, &v)
@@ -136,6 +146,52 @@ func checkPacked(t *testing.T, packed record) {
 			t.Errorf("get(%q) = %q, %v packed; %q, %v unpacked", f.key, got, gotOK, want, wantOK)
 		}
 	}
+}
+
+// TestNonCanonicalListEncodesAsEncodeWrites checks that a record whose
+// value list writes a count or a length in a longer form than encode does
+// (0x80 0x00 for 0, 0x81 0x00 for 1) decodes, and encodes back as encode
+// writes it, whichever count or length it is.
+func TestNonCanonicalListEncodesAsEncodeWrites(t *testing.T) {
+	header := (&record{}).encode()
+	header = header[:len(header)-1] // without its value count
+	long := func(v byte) []byte { return []byte{v | 0x80, 0x00} }
+	short := func(v byte) []byte { return []byte{v} }
+	for name, parts := range map[string][][]byte{
+		"count":              {long(1), short(1), []byte("a"), short(1), []byte("1")},
+		"key length":         {short(1), long(1), []byte("a"), short(1), []byte("1")},
+		"empty key length":   {short(1), long(0), short(1), []byte("1")},
+		"value length":       {short(1), short(1), []byte("a"), long(1), []byte("1")},
+		"second value":       {short(2), short(1), []byte("a"), short(1), []byte("1"), short(1), []byte("b"), long(1), []byte("2")},
+		"every length, long": {long(1), long(1), []byte("a"), long(1), []byte("1")},
+	} {
+		b := append([]byte{}, header...)
+		for _, p := range parts {
+			b = append(b, p...)
+		}
+		r, err := decodeRecord(b)
+		if err != nil {
+			t.Fatalf("%s: decodeRecord = %v", name, err)
+		}
+		checkPacked(t, r)
+		unpacked := r
+		unpacked.unpack()
+		if got, want := r.encode(), unpacked.encode(); len(got) != len(b)-countLong(parts) || !bytes.Equal(got, want) {
+			t.Errorf("%s: encode() = %q, want %q", name, got, want)
+		}
+	}
+}
+
+// countLong returns how many of parts are a two-byte varint, which encode
+// writes in one.
+func countLong(parts [][]byte) int {
+	n := 0
+	for _, p := range parts {
+		if len(p) == 2 && p[0]&0x80 != 0 {
+			n++
+		}
+	}
+	return n
 }
 
 func TestJSONDepth(t *testing.T) {

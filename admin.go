@@ -270,8 +270,15 @@ func (a *Admin) Values(ctx context.Context, key string) (map[string]json.RawMess
 // Revoke deletes the session stored under key (a SessionInfo.Key): its
 // cookie is worthless from then on, on every instance sharing the store.
 // The delete is done when Revoke returns nil; it is not cancelled by ctx's
-// cancellation, only bounded by the store timeout. It is reported as
-// EventRevoked (RevocationSession).
+// cancellation, only bounded by the store timeout.
+//
+// A live session's deletion is reported as EventRevoked
+// (RevocationSession). A key with no live session there (absent, expired
+// or corrupt) is deleted all the same, returns nil and reports no
+// revocation. If reading the session first fails, the failure is reported
+// as EventStoreError and the delete still goes ahead; the user's index may
+// then keep an entry naming the deleted session, which readers of the
+// index skip and remove.
 func (a *Admin) Revoke(ctx context.Context, key string) error {
 	if err := a.write("revoke"); err != nil {
 		return err
@@ -280,14 +287,20 @@ func (a *Admin) Revoke(ctx context.Context, key string) error {
 	ctx, cancel := c.detached(ctx)
 	defer cancel()
 	var user string
-	if info, err := a.Info(ctx, key); err == nil {
+	info, lookupErr := a.Info(ctx, key)
+	switch {
+	case lookupErr == nil:
 		user = info.User
+	case !errors.Is(lookupErr, ErrNotFound):
+		c.emit(ctx, Event{Kind: EventStoreError, LogID: c.logID(key), Err: lookupErr})
 	}
 	if err := c.del(ctx, key); err != nil {
 		c.emit(ctx, Event{Kind: EventStoreError, LogID: c.logID(key), Err: err})
 		return fmt.Errorf("kvsession: revoke: %w", err)
 	}
-	c.emit(ctx, Event{Kind: EventRevoked, LogID: c.logID(key), Revocation: RevocationSession})
+	if !errors.Is(lookupErr, ErrNotFound) {
+		c.emit(ctx, Event{Kind: EventRevoked, LogID: c.logID(key), Revocation: RevocationSession})
+	}
 	c.tidy(ctx, user, key)
 	return nil
 }

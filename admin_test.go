@@ -304,3 +304,69 @@ func TestRevocationEvents(t *testing.T) {
 		t.Errorf("Destroy: events %+v, want one EventDestroyed", got)
 	}
 }
+
+// Revoke reports a revocation only for a live session it deleted: a key
+// already gone returns nil and reports nothing. A failed read before the
+// delete is reported as a store error, and the session is deleted all the
+// same.
+func TestRevokeReportsWhatItDeleted(t *testing.T) {
+	var mu sync.Mutex
+	var events []kvsession.Event
+	h := newHarness(t, kvsession.Config{OnEvent: func(_ context.Context, e kvsession.Event) {
+		mu.Lock()
+		events = append(events, e)
+		mu.Unlock()
+	}})
+	taken := func() []kvsession.Event {
+		mu.Lock()
+		defer mu.Unlock()
+		got := events
+		events = nil
+		return got
+	}
+	keyOf := func(cookie string) string {
+		t.Helper()
+		key, err := h.m.StoreKey(strings.TrimPrefix(cookie, "session="))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return key
+	}
+
+	cookie := h.loggedIn("ada")
+	key := keyOf(cookie)
+	taken()
+	if err := h.m.Revoke(t.Context(), key); err != nil {
+		t.Fatal(err)
+	}
+	if got := taken(); len(got) != 1 || got[0].Kind != kvsession.EventRevoked {
+		t.Errorf("first Revoke: events %+v, want one EventRevoked", got)
+	}
+	if err := h.m.Revoke(t.Context(), key); err != nil {
+		t.Errorf("Revoke of a key already gone = %v, want nil", err)
+	}
+	if got := taken(); len(got) != 0 {
+		t.Errorf("Revoke of a key already gone: events %+v, want none", got)
+	}
+
+	cookie = h.loggedIn("ada")
+	key = keyOf(cookie)
+	taken()
+	h.store.setFaults(errStoreDown, nil, false) // reads fail, writes work
+	if err := h.m.Revoke(t.Context(), key); err != nil {
+		t.Fatalf("Revoke with failing reads = %v, want nil: the delete worked", err)
+	}
+	h.store.setFaults(nil, nil, false)
+	got := taken()
+	if len(got) != 2 || got[0].Kind != kvsession.EventStoreError || !errors.Is(got[0].Err, errStoreDown) ||
+		got[1].Kind != kvsession.EventRevoked {
+		t.Errorf("Revoke with failing reads: events %+v, want the store error, then EventRevoked", got)
+	}
+	if h.live(cookie) {
+		t.Error("the session revoked while reads failed is still live")
+	}
+	// Its index entry names a deleted session: the user's listing skips it.
+	if infos, err := h.m.UserSessions(t.Context(), "ada"); err != nil || len(infos) != 0 {
+		t.Errorf("UserSessions = %+v, %v; want none", infos, err)
+	}
+}

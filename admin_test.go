@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -203,26 +202,18 @@ func equalCounts(a, b map[string]int) bool {
 // session's LogID, a completed RevokeUser is one EventUserRevoked with its
 // count, and Session.Destroy stays EventDestroyed.
 func TestRevocationEvents(t *testing.T) {
-	var mu sync.Mutex
-	var events []kvsession.Event
-	h := newHarness(t, kvsession.Config{MaxUserSessions: 2, OnEvent: func(_ context.Context, e kvsession.Event) {
-		mu.Lock()
-		events = append(events, e)
-		mu.Unlock()
-	}})
+	var log eventLog
+	h := newHarness(t, kvsession.Config{MaxUserSessions: 2, OnEvent: log.record})
 	// taken returns the events since the last call, keeping only revocations
 	// and destructions.
 	taken := func() []kvsession.Event {
-		mu.Lock()
-		defer mu.Unlock()
 		var got []kvsession.Event
-		for _, e := range events {
+		for _, e := range log.take() {
 			switch e.Kind {
 			case kvsession.EventRevoked, kvsession.EventUserRevoked, kvsession.EventDestroyed:
 				got = append(got, e)
 			}
 		}
-		events = nil
 		return got
 	}
 	logID := func(cookie string) string {
@@ -310,20 +301,9 @@ func TestRevocationEvents(t *testing.T) {
 // delete is reported as a store error, and the session is deleted all the
 // same.
 func TestRevokeReportsWhatItDeleted(t *testing.T) {
-	var mu sync.Mutex
-	var events []kvsession.Event
-	h := newHarness(t, kvsession.Config{OnEvent: func(_ context.Context, e kvsession.Event) {
-		mu.Lock()
-		events = append(events, e)
-		mu.Unlock()
-	}})
-	taken := func() []kvsession.Event {
-		mu.Lock()
-		defer mu.Unlock()
-		got := events
-		events = nil
-		return got
-	}
+	var log eventLog
+	h := newHarness(t, kvsession.Config{OnEvent: log.record})
+	taken := log.take
 	keyOf := func(cookie string) string {
 		t.Helper()
 		key, err := h.m.StoreKey(strings.TrimPrefix(cookie, "session="))

@@ -440,3 +440,25 @@ func containsEvent(events []kvsession.EventKind, k kvsession.EventKind) bool {
 }
 
 var discardLogger = slog.New(slog.DiscardHandler)
+
+// eventLog keeps the events a Manager reports: pass its record as
+// Config.OnEvent.
+type eventLog struct {
+	mu     sync.Mutex
+	events []kvsession.Event
+}
+
+func (l *eventLog) record(_ context.Context, e kvsession.Event) {
+	l.mu.Lock()
+	l.events = append(l.events, e)
+	l.mu.Unlock()
+}
+
+// take returns the events reported since the last call.
+func (l *eventLog) take() []kvsession.Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	got := l.events
+	l.events = nil
+	return got
+}

@@ -320,8 +320,11 @@ func (a *Admin) Revoke(ctx context.Context, key string) error {
 // before the response's first byte when keepCurrent is set, so that the
 // current session's record learns the new mark.
 //
-// Each deleted session is reported as EventRevoked (RevocationUser), and a
-// completed call as EventUserRevoked with the count.
+// Each index entry it removes is reported as EventRevoked (RevocationUser),
+// and a completed call as EventUserRevoked with the count. An entry whose
+// session has already ended (it expired before the entry did, or its
+// entry could not be removed when it was deleted: see Revoke) is counted
+// and reported the same: telling them apart would cost a read per entry.
 func (a *Admin) RevokeUser(ctx context.Context, user string, keepCurrent bool) (int, error) {
 	if err := a.write("revoke user"); err != nil {
 		return 0, err

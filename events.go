@@ -56,7 +56,8 @@ const (
 	// Deletions by Session.Destroy are EventDestroyed.
 	EventRevoked
 	// EventUserRevoked: Admin.RevokeUser completed; Event.Count is the
-	// number of sessions it deleted, each also reported as EventRevoked.
+	// number of index entries it removed (see Admin.RevokeUser), each
+	// also reported as EventRevoked.
 	// The event does not name the user.
 	EventUserRevoked
 )
